@@ -1,0 +1,5 @@
+import sys
+
+from synclipmae.cli import main
+
+sys.exit(main())
