@@ -62,6 +62,8 @@ class LossConfig:
     w_rec: float = 1.0            # default weight of L_rec_video + L_rec_audio
     w_con: float = 1.0            # default weight of L_con
     w_dec: float = 0.1            # default weight of L_dec
+    rec_frames: int = 0           # default 0 = all: frames per clip that view A reconstructs; fewer makes a
+                                  # CPU step cheaper while L_con still sees every frame
     norm_pix: bool = True         # default: per-patch normalised pixel targets (MAE norm_pix_loss)
     exclude_radius: int = 1       # default: same-clip frames within 1 of t leave the InfoNCE denominator
     temperature: float = 0.07     # default: initial temperature of L_con (learnable)

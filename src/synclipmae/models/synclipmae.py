@@ -98,27 +98,41 @@ class SyncLipMAE(nn.Module):
     # ------------------------------------------------------------------------------ mask_views
     def _draws(self, seeds: torch.Tensor, T: int) -> dict:
         """All randomness of one step, drawn per clip from its own seed, so one process and many
-        ranks (and a resumed run) make identical draws. seeds long [B] -> tensors [B, T, ...]."""
-        out = {k: [] for k in ("noise_a", "noise_b", "mouth", "jitter", "id_src")}
-        L = self.num_patches
+        ranks (and a resumed run) make identical draws. seeds long [B] -> tensors [B, ...]:
+        noise_a, noise_b [B, T, L]; mouth [B, T]; jitter [B, T, 7]; rec [B, R] (the frames view A
+        reconstructs); id_src [B, R] (for each of them, the position in `rec` of the frame t' != t
+        whose z_id it is given)."""
+        out = {k: [] for k in ("noise_a", "noise_b", "mouth", "jitter", "rec", "id_src")}
+        L, R = self.num_patches, self.rec_frames(T)
         for seed in seeds.tolist():
             g = torch.Generator().manual_seed(int(seed))
             out["noise_a"].append(torch.rand(T, L, generator=g))
             out["noise_b"].append(torch.rand(T, L, generator=g))
             out["mouth"].append(torch.rand(T, generator=g) < self.cfg.mask.mouth_prob)
             out["jitter"].append((torch.rand(T, 7, generator=g) * 2 - 1) * self.cfg.mask.jitter)
-            shift = torch.randint(1, max(T, 2), (T,), generator=g)  # t' = t + shift mod T, never t
-            out["id_src"].append((torch.arange(T) + shift) % T)
+            out["rec"].append(torch.randperm(T, generator=g)[:R].sort().values)
+            shift = torch.randint(1, max(R, 2), (R,), generator=g)  # t' = rec[(i + shift) mod R], never t
+            out["id_src"].append((torch.arange(R) + shift) % R)
         return {k: torch.stack(v) for k, v in out.items()}
 
-    def mask_views(self, frames, face_mask, mouth_mask, draws):
-        """frames float [N, H, W, 3] in [0, 1]; masks bool [N, H, W]. Returns the two views:
-        (ids_keep_a, mask_a, ids_restore_a) on the clean frames and (patches_b, ids_keep_b)."""
+    def rec_frames(self, T: int) -> int:
+        """R, frames per clip that view A reconstructs (loss.rec_frames; 0 = all T)."""
+        R = self.cfg.loss.rec_frames
+        return T if R <= 0 else min(R, T)
+
+    def mask_views(self, frames, face_mask, mouth_mask, draws, rec):
+        """frames float [B, T, H, W, 3] in [0, 1]; masks bool [B, T, H, W]; rec long [B, R].
+        Returns view A of the R reconstructed frames, (ids_keep_a, mask_a, ids_restore_a) over
+        [B*R, L], and view B of all frames, (patches_b [B*T, L, P*P*3], ids_keep_b [B*T, Lk])."""
         mc = self.cfg.mask
-        face = patch_fraction(face_mask, self.patch)    # (N, L)
-        mouth = patch_fraction(mouth_mask, self.patch)  # (N, L)
-        view_a = uniform_view(draws["noise_a"].flatten(0, 1), mc.ratio_a, mouth, draws["mouth"].flatten())
-        jittered = photometric_jitter(frames, draws["jitter"].flatten(0, 1)) if mc.jitter > 0 else frames
+        pick = lambda x: torch.gather(x, 1, rec.view(*rec.shape, *[1] * (x.dim() - 2)).expand(-1, -1, *x.shape[2:]))  # noqa: E731
+        face = patch_fraction(face_mask.flatten(0, 1), self.patch)    # (B*T, L)
+        mouth = patch_fraction(mouth_mask.flatten(0, 1), self.patch)  # (B*T, L)
+        B, T = frames.shape[:2]
+        mouth_rec = pick(mouth.view(B, T, -1)).flatten(0, 1)         # (B*R, L)
+        view_a = uniform_view(pick(draws["noise_a"]).flatten(0, 1), mc.ratio_a, mouth_rec, pick(draws["mouth"]).flatten())
+        flat = frames.flatten(0, 1)
+        jittered = photometric_jitter(flat, draws["jitter"].flatten(0, 1)) if mc.jitter > 0 else flat
         ids_keep_b, _, _ = face_aware_view(draws["noise_b"].flatten(0, 1), mc.ratio_b, face, mc.face_bias,
                                            mouth, mc.mouth_bias)
         return view_a, (self.patchify((jittered - PIXEL_MEAN) / PIXEL_STD), ids_keep_b)
@@ -187,18 +201,17 @@ class SyncLipMAE(nn.Module):
         [B, T, H, W], seed long [B]. Returns {"loss", rec_video, rec_audio, con, dec, top1, ...}."""
         cfg = self.cfg
         B, T = batch["frames"].shape[:2]
-        draws = self._draws(batch["seed"], T)
-        draws = {k: v.to(batch["frames"].device) for k, v in draws.items()}
-        frames = self.to_unit(batch["frames"].flatten(0, 1))                   # (N, H, W, 3), N = B*T
+        draws = {k: v.to(batch["frames"].device) for k, v in self._draws(batch["seed"], T).items()}
+        frames = self.to_unit(batch["frames"])                                  # (B, T, H, W, 3)
         view_a, (patches_b, ids_keep_b) = self.mask_views(
-            frames, batch["face_mask"].flatten(0, 1), batch["mouth_mask"].flatten(0, 1), draws)
-        tok_b = self.encode_patches(patches_b, ids_keep_b)
-        a = self.encode_audio(batch["audio"]).flatten(0, 1)                     # (N, D)
+            frames, batch["face_mask"], batch["mouth_mask"], draws, draws["rec"])
+        tok_b = self.encode_patches(patches_b, ids_keep_b)                      # (B*T, ...)
+        a = self.encode_audio(batch["audio"]).flatten(0, 1)                     # (B*T, D)
         out: dict = {}
         loss = frames.new_zeros(())
 
         if self.has_contrastive and cfg.loss.w_con > 0:
-            v, aa = self.sync_embeddings(tok_b["z_voc"], a)                     # (N, E) each
+            v, aa = self.sync_embeddings(tok_b["z_voc"], a)                     # (N, E) each, N = B*T
             r, n = dist.rank(), v.shape[0]
             clip = torch.arange(B, device=v.device).repeat_interleave(T) + r * B
             ids = torch.stack([clip, torch.arange(T, device=v.device).repeat(B)], 1)  # (N, 2)
@@ -210,19 +223,23 @@ class SyncLipMAE(nn.Module):
 
         if self.has_decoder:
             ids_keep_a, mask_a, ids_restore_a = view_a
-            patches = self.patchify(frames)                                       # (N, L, P*P*3) targets
-            tok_a = self.encode_patches(self.patchify((frames - PIXEL_MEAN) / PIXEL_STD), ids_keep_a)
-            z_id = tok_a["z_id"].view(B, T, -1)
+            rec = draws["rec"]                                                    # (B, R)
+            R = rec.shape[1]
+            at_rec = lambda x: torch.gather(x.view(B, T, -1), 1, rec[..., None].expand(-1, -1, x.shape[-1])).flatten(0, 1)  # noqa: E731
+            frames_rec = torch.gather(frames, 1, rec.view(B, R, 1, 1, 1).expand(-1, -1, *frames.shape[2:])).flatten(0, 1)
+            patches = self.patchify(frames_rec)                                   # (B*R, L, P*P*3) targets
+            tok_a = self.encode_patches(self.patchify((frames_rec - PIXEL_MEAN) / PIXEL_STD), ids_keep_a)
+            z_id = tok_a["z_id"].view(B, R, -1)
             z_id_shuffled = torch.gather(z_id, 1, draws["id_src"][..., None].expand(-1, -1, z_id.shape[-1]))
-            fixed = [z_id_shuffled.flatten(0, 1), tok_b["z_amb"]]
-            cond = torch.cat([torch.stack(fixed + [tok_b["z_voc"]], 1),          # pass 1: c = z_voc(t)
-                              torch.stack(fixed + [a], 1)])                       # pass 2: c = a_t
+            z_voc, z_amb, a_rec = at_rec(tok_b["z_voc"]), at_rec(tok_b["z_amb"]), at_rec(a)  # (B*R, D) each
+            fixed = [z_id_shuffled.flatten(0, 1), z_amb]
+            cond = torch.cat([torch.stack(fixed + [z_voc], 1),                    # pass 1: c = z_voc(t)
+                              torch.stack(fixed + [a_rec], 1)])                   # pass 2: c = a_t
             pred = self.decode(tok_a["patches"].repeat(2, 1, 1), ids_restore_a.repeat(2, 1), cond)
-            pred_v, pred_a = pred.chunk(2)                                        # (N, L, P*P*3) each
+            pred_v, pred_a = pred.chunk(2)                                        # (B*R, L, P*P*3) each
             rec_v = masked_mse(pred_v, patches, mask_a, cfg.loss.norm_pix)
             rec_a = masked_mse(pred_a, patches, mask_a, cfg.loss.norm_pix)
-            gathered = [dist.gather_with_grad(t) for t in (tok_a["z_id"], tok_b["z_voc"], tok_b["z_amb"])]
-            dec = cross_cov_penalty(gathered)
+            dec = cross_cov_penalty([dist.gather_with_grad(t) for t in (tok_a["z_id"], z_voc, z_amb)])
             loss = loss + cfg.loss.w_rec * (rec_v + rec_a) + cfg.loss.w_dec * dec
             out.update(rec_video=rec_v.detach(), rec_audio=rec_a.detach(), dec=dec.detach())
             if return_outputs:

@@ -1,0 +1,670 @@
+"""Find, track and crop faces in a clip on the `TIMING.fps` timeline (DESIGN §4 media/faces.py).
+
+Stages, in order (each a function that takes what it uses):
+
+1. `detect_faces`: per-frame face boxes on a downscaled copy of the frames (`max_side`), optionally on
+   every k-th frame only. Backends: mediapipe 0.10.21 BlazeFace (`mediapipe.solutions.face_detection`,
+   short-range model with the full-range model as a second try; the models ship inside the wheel, so
+   it works offline) or OpenCV's bundled Haar cascade when mediapipe is not importable.
+2. `_shot_cuts`: shot changes, from large jumps of the mean absolute difference of tiny grey thumbnails.
+3. `_link`: detections are linked into tracks by IoU (or centre distance for fast motion); a track
+   survives gaps of at most `max_gap` frames (bridged by linear interpolation), longer gaps and shot
+   cuts end it; several faces give several tracks; tracks shorter than `min_track_frames` are dropped.
+4. `_smooth`: zero-phase Gaussian smoothing of box centre and log-size over time.
+5. `_mesh_landmarks` (mediapipe only): the 468-point face mesh run on a stabilised crop of each track
+   (its tracking mode, so it is cheap), mapped back to frame pixels and lightly smoothed.
+
+Frames where no track is present are counted in `FaceResult.faceless_frames`; they are never an error.
+`FaceTrack.crops` and `FaceTrack.masks` give square face crops and the matching face / lower-face
+masks. Boxes and landmarks are in pixels of the frames given to `track_faces`; `FaceTrack.scaled`
+maps them to another resolution of the same video (e.g. detect at `decode(max_side=480)`, crop from
+full-resolution frames).
+
+OpenCV (`pip install 'synclipmae[faces]'`) is needed for detection; mediapipe is optional
+(`pip install --no-deps mediapipe==0.10.21` plus `protobuf>=4.25.3,<5 absl-py attrs flatbuffers`).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["FaceTrack", "FaceResult", "detect_faces", "track_faces", "available_backends"]
+
+FACES_EXTRA = "pip install 'synclipmae[faces]'  (opencv-python-headless>=4.10,<5)"
+MEDIAPIPE_EXTRA = ("pip install --no-deps mediapipe==0.10.21 && "
+                   "pip install 'protobuf>=4.25.3,<5' absl-py attrs flatbuffers")
+
+# mediapipe face-mesh indices (468-point topology): the lower face is the jaw line from one cheek at
+# nose height through the chin to the other, closed by the base of the nose
+_MESH_LOWER_FACE = (323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58,
+                    132, 93, 98, 2, 327)
+_MESH_POINTS = 468
+
+# per backend (default): side of the downscaled copy detection runs on, detect every k-th frame,
+# threshold on each detection's score, threshold on the median detection score of a track. BlazeFace
+# takes ~1 ms a frame; the Haar cascade ~30 ms at 320 px and its false positives have low level weights.
+_BACKEND_DEFAULTS = {
+    "mediapipe": {"max_side": 480, "detect_every": 1, "min_score": 0.5, "min_track_score": 0.5},
+    "haar": {"max_side": 320, "detect_every": 2, "min_score": float("-inf"), "min_track_score": 2.0},
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# optional dependencies
+
+
+def _cv2():
+    try:
+        import cv2  # noqa: PLC0415
+    except ImportError as err:
+        raise ImportError(f"face detection needs OpenCV: {FACES_EXTRA}") from err
+    return cv2
+
+
+def _mediapipe_solutions():
+    """The `mediapipe.solutions` module, or None when mediapipe cannot be imported."""
+    try:
+        import mediapipe.python.solutions.face_detection  # noqa: F401, PLC0415
+        import mediapipe.python.solutions.face_mesh  # noqa: F401, PLC0415
+        from mediapipe.python import solutions  # noqa: PLC0415
+    except Exception:  # ImportError, or a binary incompatibility raised as another error
+        return None
+    return solutions
+
+
+def available_backends() -> list[str]:
+    """Backends that can run here, best first: "mediapipe", "haar"."""
+    out = []
+    if _mediapipe_solutions() is not None:
+        out.append("mediapipe")
+    with contextlib.suppress(ImportError):
+        _cv2()
+        out.append("haar")
+    return out
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend not in ("auto", "mediapipe", "haar"):
+        raise ValueError(f"backend must be 'auto', 'mediapipe' or 'haar', got {backend!r}")
+    _cv2()  # both backends resize with OpenCV
+    if backend == "auto":
+        return "mediapipe" if _mediapipe_solutions() is not None else "haar"
+    if backend == "mediapipe" and _mediapipe_solutions() is None:
+        raise ImportError(f"backend='mediapipe' but mediapipe cannot be imported: {MEDIAPIPE_EXTRA}")
+    return backend
+
+
+# ----------------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class FaceTrack:
+    """One face followed through consecutive frames [start_frame, end_frame) of the clip."""
+
+    track: int
+    start_frame: int
+    end_frame: int                   # exclusive
+    boxes: np.ndarray                # float32 [N, 4] x0, y0, x1, y1 per frame (smoothed), frame pixels
+    landmarks: np.ndarray | None = None  # float32 [N, K, 2] x, y (smoothed) when the mesh ran, else None
+    detected: np.ndarray | None = None   # bool [N]: a detector saw the face here (else interpolated)
+
+    def __len__(self) -> int:
+        return self.end_frame - self.start_frame
+
+    def scaled(self, factor: float) -> "FaceTrack":
+        """The same track in pixels of the video resized by `factor` (e.g. 1 / Decoded.meta["scale"])."""
+        lm = None if self.landmarks is None else (self.landmarks * factor).astype(np.float32)
+        return FaceTrack(self.track, self.start_frame, self.end_frame, (self.boxes * factor).astype(np.float32),
+                         lm, None if self.detected is None else self.detected.copy())
+
+    def crop_squares(self, margin: float = 0.25) -> np.ndarray:
+        """float32 [N, 3]: centre x, centre y and side of the square crop of each frame: the box's
+        longer side plus `margin` of it on every side."""
+        b = self.boxes.astype(np.float64)
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * (1 + 2 * margin)
+        return np.stack([cx, cy, np.maximum(side, 1.0)], axis=1).astype(np.float32)
+
+    def crops(self, frames: np.ndarray, size: int, margin: float = 0.25) -> np.ndarray:
+        """uint8 [N, size, size, 3] square crops centred on the box, side = longer box side * (1 + 2 margin);
+        parts outside the frame are black. `frames` is the whole clip ([T, H, W, 3], T >= end_frame) or
+        already this track's frames ([N, H, W, 3])."""
+        frames = self._own_frames(frames)
+        out = np.zeros((len(self), size, size, 3), np.uint8)
+        for i, (cx, cy, side) in enumerate(self.crop_squares(margin)):
+            out[i] = _crop_square(frames[i], float(cx), float(cy), float(side), size)
+        return out
+
+    def masks(self, size: int, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+        """(face_mask, mouth_mask), bool [N, size, size] each, in the coordinates of `crops(size, margin)`.
+        With landmarks: the convex hull of the face mesh and of its lower face (nose base to chin);
+        without: an ellipse inscribed in the box and its lower part (from 55% of the box height down)."""
+        sq = self.crop_squares(margin).astype(np.float64)
+        scale = size / sq[:, 2]                                      # crop pixels per frame pixel
+        origin = sq[:, :2] - sq[:, 2:3] / 2                          # frame pixel at crop (0, 0)
+        face = np.zeros((len(self), size, size), bool)
+        mouth = np.zeros((len(self), size, size), bool)
+        use_mesh = self.landmarks is not None and self.landmarks.shape[1] >= _MESH_POINTS
+        for i in range(len(self)):
+            if use_mesh:
+                pts = (self.landmarks[i].astype(np.float64) - origin[i]) * scale[i]    # (K, 2) crop pixels
+                face[i] = _fill_convex(pts, size)
+                mouth[i] = _fill_convex(pts[list(_MESH_LOWER_FACE)], size) & face[i]
+            else:
+                x0, y0, x1, y1 = ((self.boxes[i].astype(np.float64).reshape(2, 2) - origin[i]) * scale[i]).ravel()
+                face[i], mouth[i] = _box_masks(x0, y0, x1, y1, size)
+        return face, mouth
+
+    def _own_frames(self, frames: np.ndarray) -> np.ndarray:
+        n = len(self)
+        if len(frames) >= self.end_frame:
+            return frames[self.start_frame:self.end_frame]
+        if len(frames) == n:
+            return frames
+        raise ValueError(f"track {self.track} covers frames [{self.start_frame}, {self.end_frame}) but "
+                         f"{len(frames)} frames were given")
+
+
+@dataclass
+class FaceResult:
+    tracks: list[FaceTrack]
+    faceless_frames: int             # frames of the clip covered by no track (skipped and counted)
+    backend: str                     # "mediapipe" or "haar"
+    num_frames: int = 0              # frames in the clip
+    shot_cuts: list[int] = field(default_factory=list)  # first frame of each new shot
+
+    @property
+    def face_fraction(self) -> float:
+        """Fraction of frames covered by at least one track."""
+        return 1.0 - self.faceless_frames / self.num_frames if self.num_frames else 0.0
+
+    def main_track(self) -> FaceTrack | None:
+        """The longest track (ties: the one with the larger mean box), or None without tracks."""
+        if not self.tracks:
+            return None
+        return max(self.tracks, key=lambda tr: (len(tr), float(np.mean(_box_area(tr.boxes)))))
+
+
+# ----------------------------------------------------------------------------------------------------
+# geometry
+
+
+def _box_area(b: np.ndarray) -> np.ndarray:
+    return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[n, 4] x [m, 4] -> [n, m] intersection over union."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    union = _box_area(a)[:, None] + _box_area(b)[None, :] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float = 0.3) -> np.ndarray:
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    for i in order:
+        if not keep or _iou(boxes[i:i + 1], boxes[keep]).max() < thr:
+            keep.append(int(i))
+    return np.array(keep, dtype=np.int64)
+
+
+def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    if img.shape[1] == w and img.shape[0] == h:
+        return img
+    try:
+        cv2 = _cv2()
+    except ImportError:  # crops without OpenCV: torch (a core dependency) does the resize
+        import torch  # noqa: PLC0415
+        import torch.nn.functional as F  # noqa: PLC0415
+
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+        y = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    down = w < img.shape[1] or h < img.shape[0]
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if down else cv2.INTER_LINEAR)
+
+
+def _crop_square(frame: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
+    """uint8 [size, size, 3]: the square of `side` pixels centred on (cx, cy), black outside the frame."""
+    H, W = frame.shape[:2]
+    s = max(1, int(round(side)))
+    x0, y0 = int(round(cx - s / 2)), int(round(cy - s / 2))
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(W, x0 + s), min(H, y0 + s)
+    if sx0 == x0 and sy0 == y0 and sx1 == x0 + s and sy1 == y0 + s:
+        region = frame[sy0:sy1, sx0:sx1]
+    else:
+        region = np.zeros((s, s, frame.shape[2]), frame.dtype)
+        if sx1 > sx0 and sy1 > sy0:
+            region[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+    return _resize(np.ascontiguousarray(region), size, size)
+
+
+def _convex_hull(pts: np.ndarray) -> np.ndarray:
+    """Andrew's monotone chain: [n, 2] -> hull vertices [m, 2], counter-clockwise."""
+    p = np.unique(pts[np.isfinite(pts).all(axis=1)], axis=0)
+    if len(p) < 3:
+        return p
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list = []
+    for q in p:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], q) <= 0:
+            lower.pop()
+        lower.append(q)
+    upper: list = []
+    for q in p[::-1]:
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], q) <= 0:
+            upper.pop()
+        upper.append(q)
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def _fill_convex(pts: np.ndarray, size: int) -> np.ndarray:
+    """bool [size, size]: pixel centres inside the convex hull of `pts` (scanline fill, numpy only)."""
+    hull = _convex_hull(pts)
+    mask = np.zeros((size, size), bool)
+    if len(hull) < 3:
+        return mask
+    ys = np.arange(size) + 0.5                                   # (size,) pixel-centre rows
+    a, b = hull, np.roll(hull, -1, axis=0)                       # (E, 2) edge ends
+    dy = b[:, 1] - a[:, 1]
+    ok = np.abs(dy) > 1e-12
+    a, b, dy = a[ok], b[ok], dy[ok]
+    t = (ys[None, :] - a[:, 1:2]) / dy[:, None]                  # (E, size) edge parameter per row
+    inside = (t >= 0) & (t <= 1)
+    x = a[:, 0:1] + t * (b[:, 0:1] - a[:, 0:1])                  # (E, size) crossing x per row
+    xl = np.where(inside, x, np.inf).min(axis=0)
+    xr = np.where(inside, x, -np.inf).max(axis=0)
+    xs = np.arange(size) + 0.5
+    return (xs[None, :] >= xl[:, None]) & (xs[None, :] <= xr[:, None])
+
+
+def _box_masks(x0: float, y0: float, x1: float, y1: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Face = ellipse inscribed in the box, stretched 10% up (forehead); lower face = the part of the
+    face ellipse from 55% of the box height down to 10% below the box (chin), middle 80% of the width."""
+    w, h = x1 - x0, y1 - y0
+    ys, xs = np.mgrid[0:size, 0:size] + 0.5                      # (size, size) pixel centres
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - 0.05 * h
+    rx, ry = max(w / 2, 1e-6), max(0.55 * h, 1e-6)
+    face = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1.0
+    lower_ellipse = ((xs - cx) / (1.05 * rx)) ** 2 + ((ys - cy) / (1.1 * ry)) ** 2 <= 1.0
+    mouth = lower_ellipse & (ys >= y0 + 0.55 * h) & (ys <= y1 + 0.1 * h) & (np.abs(xs - cx) <= 0.4 * w)
+    return face, mouth
+
+
+# ----------------------------------------------------------------------------------------------------
+# 1. detection
+
+
+class _MediapipeDetector:
+    """BlazeFace short-range model; the full-range model is tried on frames where it finds nothing."""
+
+    def __init__(self, min_score: float):
+        sol = _mediapipe_solutions()
+        self.short = sol.face_detection.FaceDetection(model_selection=0, min_detection_confidence=min_score)
+        self.full = sol.face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        H, W = rgb.shape[:2]
+        rgb = np.ascontiguousarray(rgb)
+        res = self.short.process(rgb)
+        if not res.detections:
+            res = self.full.process(rgb)
+        boxes, scores = [], []
+        for det in res.detections or []:
+            bb = det.location_data.relative_bounding_box
+            boxes.append([bb.xmin * W, bb.ymin * H, (bb.xmin + bb.width) * W, (bb.ymin + bb.height) * H])
+            scores.append(det.score[0] if det.score else 1.0)
+        return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32)
+
+    def close(self) -> None:
+        self.short.close()
+        self.full.close()
+
+
+class _HaarDetector:
+    """OpenCV's bundled frontal-face Haar cascade; the score is the cascade's level weight."""
+
+    def __init__(self, min_score: float):
+        cv2 = _cv2()
+        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        self.cascade = cv2.CascadeClassifier(path)
+        if self.cascade.empty():
+            raise ImportError(f"OpenCV's Haar cascade is missing ({path}); {FACES_EXTRA}")
+        self.cv2 = cv2
+        self.min_score = min_score
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cv2 = self.cv2
+        gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        m = max(20, int(0.05 * min(gray.shape)))
+        rects, _, weights = self.cascade.detectMultiScale3(gray, scaleFactor=1.1, minNeighbors=5, minSize=(m, m),
+                                                           outputRejectLevels=True)
+        if len(rects) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        r = np.asarray(rects, np.float32).reshape(-1, 4)
+        boxes = np.concatenate([r[:, :2], r[:, :2] + r[:, 2:]], axis=1)
+        scores = np.asarray(weights, np.float32).reshape(-1)
+        # Haar boxes are square and sit higher than BlazeFace's: move them down to cover the chin
+        boxes[:, [1, 3]] += 0.08 * r[:, 3:4]
+        keep = _nms(boxes, scores)
+        return boxes[keep], scores[keep]
+
+    def close(self) -> None:
+        pass
+
+
+def _haar_has_eyes(frames: np.ndarray, boxes: np.ndarray, samples: int = 8, min_hits: int = 2) -> bool:
+    """Haar false positives (necks, shirts, shelves) rarely contain eyes: look for them with OpenCV's
+    eye cascade in the upper part of the box on `samples` frames spread over the track."""
+    cv2 = _cv2()
+    eye = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_eye.xml"))
+    if eye.empty():
+        return True
+    hits = 0
+    for i in np.linspace(0, len(boxes) - 1, min(samples, len(boxes))).round().astype(int):
+        x0, y0, x1, y1 = boxes[i]
+        crop = _crop_square(frames[i], (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0), 128)
+        gray = cv2.equalizeHist(cv2.cvtColor(crop[:72], cv2.COLOR_RGB2GRAY))  # upper 56%: the eye band
+        hits += len(eye.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(12, 12))) > 0
+        if hits >= min_hits:
+            return True
+    return False
+
+
+def _make_detector(backend: str, min_score: float):
+    return _MediapipeDetector(min_score) if backend == "mediapipe" else _HaarDetector(min_score)
+
+
+def _small_frame(frame: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+    H, W = frame.shape[:2]
+    if max_side is None or max(H, W) <= max_side:
+        return np.ascontiguousarray(frame), 1.0
+    s = max_side / max(H, W)
+    return _resize(frame, max(1, round(W * s)), max(1, round(H * s))), s
+
+
+def _check_frames(frames) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {frames.shape}")
+    return frames
+
+
+def _detect(frames: np.ndarray, which: list[int], backend: str, max_side: int | None,
+            min_score: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{frame index: (boxes [n, 4] in frame pixels, scores [n])} for the frames in `which`."""
+    det = _make_detector(backend, max(0.05, min(min_score, 1.0)))
+    out = {}
+    try:
+        for t in which:
+            small, s = _small_frame(frames[t], max_side)
+            boxes, scores = det(small)
+            keep = scores >= min_score
+            out[t] = (boxes[keep] / s, scores[keep])
+    finally:
+        det.close()
+    return out
+
+
+def detect_faces(frames: np.ndarray, backend: str = "auto", detect_every: int = 1, max_side: int | None = None,
+                 min_score: float | None = None) -> list[np.ndarray | None]:
+    """Face boxes per frame: a list of T float32 [n, 4] arrays (x0, y0, x1, y1 in pixels of `frames`,
+    n = 0 when no face was found), None for frames skipped because of `detect_every`.
+
+    backend: "auto" (mediapipe if importable, else Haar), "mediapipe" or "haar".
+    max_side: detection runs on a copy downscaled so that max(H, W) <= max_side (None: 480 for
+        mediapipe, 320 for Haar).
+    min_score: minimum detection score (None: 0.5 for mediapipe's confidence; Haar keeps all).
+    `track_faces` links, fills and smooths these boxes."""
+    frames = _check_frames(frames)
+    backend = _resolve_backend(backend)
+    d = _BACKEND_DEFAULTS[backend]
+    max_side = d["max_side"] if max_side is None else max_side
+    min_score = d["min_score"] if min_score is None else min_score
+    if detect_every < 1:
+        raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+    which = list(range(0, len(frames), detect_every))
+    dets = _detect(frames, which, backend, max_side, min_score)
+    return [dets[t][0].astype(np.float32) if t in dets else None for t in range(len(frames))]
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2. shot cuts
+
+
+def _shot_cuts(frames: np.ndarray, threshold: float) -> list[int]:
+    """Frames t where a new shot starts: the mean absolute difference of 32x32 grey thumbnails
+    jumps above `threshold` (0-255 scale) and above 4x its local median."""
+    if len(frames) < 2 or threshold <= 0:
+        return []
+    thumbs = np.stack([_resize(np.ascontiguousarray(f), 32, 32).mean(axis=2) for f in frames])  # (T, 32, 32)
+    d = np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2))       # (T-1,) d[t-1] = change into frame t
+    cuts = []
+    for i, v in enumerate(d):
+        local = np.median(d[max(0, i - 12):i + 13])
+        if v > threshold and v > 4 * local + 1:
+            cuts.append(i + 1)
+    return cuts
+
+
+# ----------------------------------------------------------------------------------------------------
+# 3. linking
+
+
+@dataclass
+class _Obs:
+    frames: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
+def _link(dets: dict[int, tuple[np.ndarray, np.ndarray]], shots: list[tuple[int, int]], max_gap: int,
+          iou_threshold: float) -> list[_Obs]:
+    """Greedy frame-to-frame association within each shot."""
+    done: list[_Obs] = []
+    for s0, s1 in shots:
+        active: list[_Obs] = []
+        for t in sorted(k for k in dets if s0 <= k < s1):
+            boxes, scores = dets[t]
+            still = []
+            for tr in active:  # tracks unseen for too long end here
+                (still if t - tr.frames[-1] - 1 <= max_gap else done).append(tr)
+            active = still
+            used_t, used_d = set(), set()
+            if active and len(boxes):
+                last = np.stack([tr.boxes[-1] for tr in active])
+                score = _iou(last, boxes)
+                # centre distance relative to size rescues fast motion with little overlap
+                lc = (last[:, :2] + last[:, 2:]) / 2
+                dc = (boxes[:, :2] + boxes[:, 2:]) / 2
+                lsize = np.sqrt(_box_area(last))[:, None]
+                dsize = np.sqrt(_box_area(boxes))[None, :]
+                dist = np.linalg.norm(lc[:, None] - dc[None], axis=2) / np.maximum(lsize, 1e-6)
+                similar = (dsize / np.maximum(lsize, 1e-6) > 0.6) & (dsize / np.maximum(lsize, 1e-6) < 1.6)
+                score = np.where((score < iou_threshold) & (dist < 0.5) & similar, iou_threshold, score)
+                for flat in np.argsort(-score, axis=None):
+                    i, j = np.unravel_index(flat, score.shape)
+                    if score[i, j] < iou_threshold:
+                        break
+                    if i in used_t or j in used_d:
+                        continue
+                    active[i].frames.append(t)
+                    active[i].boxes.append(boxes[j])
+                    active[i].scores.append(float(scores[j]))
+                    used_t.add(i)
+                    used_d.add(j)
+            for j in range(len(boxes)):
+                if j not in used_d:
+                    active.append(_Obs([t], [boxes[j]], [float(scores[j])]))
+        done.extend(active)
+    return done
+
+
+# ----------------------------------------------------------------------------------------------------
+# 4. filling and smoothing
+
+
+def _fill(obs: _Obs) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """(start, end, boxes [N, 4], detected [N]) with boxes linearly interpolated between observations."""
+    f = np.array(obs.frames)
+    b = np.stack(obs.boxes).astype(np.float64)
+    start, end = int(f[0]), int(f[-1]) + 1
+    grid = np.arange(start, end)
+    boxes = np.stack([np.interp(grid, f, b[:, k]) for k in range(4)], axis=1)
+    detected = np.zeros(end - start, bool)
+    detected[f - start] = True
+    return start, end, boxes, detected
+
+
+def _gauss(x: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0 or len(x) < 2:
+        return x
+    from scipy.ndimage import gaussian_filter1d  # noqa: PLC0415
+
+    return gaussian_filter1d(x, sigma, axis=0, mode="nearest")
+
+
+def _smooth_boxes(boxes: np.ndarray, sigma_centre: float, sigma_size: float) -> np.ndarray:
+    """Zero-phase smoothing of centre and log width / height (so scale changes smooth evenly)."""
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    wh = np.log(np.maximum(boxes[:, 2:] - boxes[:, :2], 1e-3))
+    c, wh = _gauss(c, sigma_centre), np.exp(_gauss(wh, sigma_size))
+    return np.concatenate([c - wh / 2, c + wh / 2], axis=1)
+
+
+def _drop_nested(tracks: list[FaceTrack], thr: float = 0.5) -> list[FaceTrack]:
+    """Drop a track when, over the frames it shares with a longer track, its box lies mostly inside
+    the other's (a second detection of the same face, e.g. the Haar cascade's inner boxes)."""
+    kept: list[FaceTrack] = []
+    for tr in sorted(tracks, key=len, reverse=True):
+        nested = False
+        for big in kept:
+            a, b = max(tr.start_frame, big.start_frame), min(tr.end_frame, big.end_frame)
+            if b <= a:
+                continue
+            x = tr.boxes[a - tr.start_frame:b - tr.start_frame]
+            y = big.boxes[a - big.start_frame:b - big.start_frame]
+            iw = np.clip(np.minimum(x[:, 2], y[:, 2]) - np.maximum(x[:, 0], y[:, 0]), 0, None)
+            ih = np.clip(np.minimum(x[:, 3], y[:, 3]) - np.maximum(x[:, 1], y[:, 1]), 0, None)
+            inside = iw * ih / np.maximum(np.minimum(_box_area(x), _box_area(y)), 1e-6)
+            if float(inside.mean()) > thr:
+                nested = True
+                break
+        if not nested:
+            kept.append(tr)
+    return kept
+
+
+# ----------------------------------------------------------------------------------------------------
+# 5. landmarks
+
+
+def _mesh_landmarks(frames: np.ndarray, boxes: np.ndarray, crop_size: int = 256,
+                    margin: float = 0.5) -> np.ndarray | None:
+    """float64 [N, 468, 2] face-mesh landmarks in frame pixels (gaps interpolated), or None when the
+    mesh finds the face in fewer than half of the frames. Runs mediapipe's face mesh in tracking mode
+    on a crop that follows the (smoothed) box, so the face stays still in the crop."""
+    sol = _mediapipe_solutions()
+    n = len(boxes)
+    tmp = FaceTrack(0, 0, n, boxes.astype(np.float32))
+    squares = tmp.crop_squares(margin).astype(np.float64)
+    lm = np.full((n, _MESH_POINTS, 2), np.nan)
+    with sol.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
+                                min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:
+        for i in range(n):
+            cx, cy, side = squares[i]
+            crop = _crop_square(frames[i], cx, cy, side, crop_size)
+            res = mesh.process(crop)
+            if not res.multi_face_landmarks:
+                continue
+            pts = np.array([(p.x, p.y) for p in res.multi_face_landmarks[0].landmark[:_MESH_POINTS]])  # (468, 2)
+            s0 = max(1, int(round(side)))
+            x0, y0 = round(cx - s0 / 2), round(cy - s0 / 2)
+            lm[i] = pts * s0 + np.array([x0, y0])
+    ok = np.isfinite(lm[:, 0, 0])
+    if ok.sum() < max(1, n / 2):
+        return None
+    idx = np.flatnonzero(ok)
+    grid = np.arange(n)
+    flat = lm.reshape(n, -1)
+    for k in range(flat.shape[1]):
+        flat[:, k] = np.interp(grid, idx, flat[idx, k])
+    return flat.reshape(n, _MESH_POINTS, 2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the whole stage
+
+
+def track_faces(frames: np.ndarray, backend: str = "auto", min_track_frames: int = 10,
+                detect_every: int | None = None, max_side: int | None = None, max_gap: int = 8,
+                iou_threshold: float = 0.3, min_track_score: float | None = None, smooth_sigma: float = 1.5,
+                landmarks: bool = True, shot_threshold: float = 40.0) -> FaceResult:
+    """Detect, link, fill and smooth the faces of a clip.
+
+    frames: uint8 [T, H, W, 3] RGB on the `TIMING.fps` timeline (e.g. `decode(...).frames`).
+    backend: "auto" (mediapipe if importable, else Haar), "mediapipe" or "haar".
+    min_track_frames: tracks shorter than this are dropped (their frames count as faceless).
+    detect_every: run the detector on every k-th frame only (plus the first and last frame of every
+        shot) and interpolate in between; None: 1 for mediapipe, 2 for Haar.
+    max_side: detection runs on a copy downscaled so that max(H, W) <= max_side (None: 480 for
+        mediapipe, 320 for Haar).
+    max_gap: a track survives up to this many frames without a detection (bridged by interpolation).
+    iou_threshold: minimum overlap to link a detection to a track (close centres of similar size also link).
+    min_track_score: tracks whose median detection score is lower are dropped (None: 0.5 for
+        mediapipe's confidence, 2.0 for the Haar cascade's level weight, which rejects most of its
+        false positives). Haar tracks must also show eyes (OpenCV's eye cascade) in 2 of 8 frames.
+    smooth_sigma: Gaussian sigma in frames for box centres (sizes use 2x); 0 disables smoothing.
+    landmarks: run the mediapipe face mesh on each track (ignored with the Haar backend).
+    shot_threshold: mean grey-level jump (0-255) that counts as a shot cut; 0 disables cut detection.
+    """
+    frames = _check_frames(frames)
+    backend = _resolve_backend(backend)
+    d = _BACKEND_DEFAULTS[backend]
+    detect_every = d["detect_every"] if detect_every is None else detect_every
+    max_side = d["max_side"] if max_side is None else max_side
+    min_track_score = d["min_track_score"] if min_track_score is None else min_track_score
+    if detect_every < 1:
+        raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+    T = len(frames)
+    cuts = _shot_cuts(frames, shot_threshold)
+    bounds = [0, *cuts, T]
+    shots = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    which = set(range(0, T, detect_every))
+    for a, b in shots:
+        which.update((a, b - 1))
+    dets = _detect(frames, sorted(which), backend, max_side, d["min_score"])
+    gap = max(max_gap, detect_every)  # a skipped stretch is not a gap
+    tracks: list[FaceTrack] = []
+    for obs in _link(dets, shots, gap, iou_threshold):
+        start, end, boxes, detected = _fill(obs)
+        if end - start < min_track_frames or float(np.median(obs.scores)) < min_track_score:
+            continue
+        if backend == "haar" and not _haar_has_eyes(frames[start:end], boxes):
+            continue
+        boxes = _smooth_boxes(boxes, smooth_sigma, 2 * smooth_sigma)
+        tracks.append(FaceTrack(0, start, end, boxes.astype(np.float32), None, detected))
+    tracks = _drop_nested(tracks)
+    if landmarks and backend == "mediapipe":
+        for tr in tracks:
+            lm = _mesh_landmarks(frames[tr.start_frame:tr.end_frame], tr.boxes)
+            tr.landmarks = None if lm is None else _gauss(lm, 0.5 * smooth_sigma).astype(np.float32)
+    tracks.sort(key=lambda tr: (tr.start_frame, float(tr.boxes[0, 0])))
+    covered = np.zeros(T, bool)
+    for i, tr in enumerate(tracks):
+        tr.track = i
+        covered[tr.start_frame:tr.end_frame] = True
+    return FaceResult(tracks=tracks, faceless_frames=int(T - covered.sum()), backend=backend, num_frames=T,
+                      shot_cuts=cuts)
