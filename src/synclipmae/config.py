@@ -65,7 +65,11 @@ class LossConfig:
     rec_frames: int = 0           # default 0 = all: frames per clip that view A reconstructs; fewer makes a
                                   # CPU step cheaper while L_con still sees every frame
     norm_pix: bool = True         # default: per-patch normalised pixel targets (MAE norm_pix_loss)
+    negatives: str = "batch"      # paper: "batch" = every other frame of the batch; "clip" = only other
+                                  # frames of the same clip (the hard, sync-only negatives)
     exclude_radius: int = 1       # default: same-clip frames within 1 of t leave the InfoNCE denominator
+    center: bool = True           # default: sync embeddings are centred over each sequence's frames before
+                                  # L2 normalisation; without it L_con sits at ln N (all cosines ~1)
     temperature: float = 0.07     # default: initial temperature of L_con (learnable)
     temperature_lr_mult: float = 1.0  # default: learning-rate multiplier of the temperature
 
@@ -235,6 +239,7 @@ def validate(cfg: Config) -> None:
         "model.variant": (m.variant, ("synclipmae", "syncnet-style", "mae-only")),
         "model.audio.encoder": (m.audio.encoder, ("mel", "wav2vec2")),
         "train.strategy": (cfg.train.strategy, ("ddp", "fsdp")),
+        "loss.negatives": (cfg.loss.negatives, ("batch", "clip")),
     }
     for key, (value, options) in choices.items():
         if value not in options:

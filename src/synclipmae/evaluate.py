@@ -97,8 +97,7 @@ def disentanglement(tokens: dict, test: TestSet) -> dict:
     """{token: {"identity", "mouth_r2", "blink_auc", "pose_r2", "emotion"}} on held-out test clips."""
     C, Tc = next(iter(tokens.values())).shape[:2]
     ids = np.array([lab["identity"] for lab in test.labels])
-    first = np.array([i == np.flatnonzero(ids == ids[i])[0] for i in range(C)])  # one clip per identity
-    half = np.arange(C) % 2 == 0                                                  # factor probes: even vs odd clips
+    first = np.array([i == np.flatnonzero(ids == ids[i])[0] for i in range(C)])  # one clip of each identity
     per_frame = lambda arr: np.concatenate([np.asarray(x) for x in arr])           # noqa: E731
     mouth = per_frame([lab["mouth"] for lab in test.labels])
     closed = per_frame([lab["eye_open"] for lab in test.labels]) < 0.5
@@ -111,10 +110,9 @@ def disentanglement(tokens: dict, test: TestSet) -> dict:
         if name not in tokens:
             continue
         x = tokens[name].reshape(C * Tc, -1).float().numpy()
-        tr, te = rows(half), rows(~half)
-        id_tr, id_te = rows(first), rows(~first)
+        tr, te = rows(first), rows(~first)  # probes train on one clip of each identity, test on the others
         out[name] = {
-            "identity": float((classify(x[id_tr], identity[id_tr], x[id_te], ids.max() + 1) == identity[id_te]).mean()),
+            "identity": float((classify(x[tr], identity[tr], x[te], ids.max() + 1) == identity[te]).mean()),
             "mouth_r2": r2_score(mouth[te], ridge_predict(x[tr], mouth[tr], x[te])),
             "blink_auc": auc(closed[te], ridge_predict(x[tr], closed[tr].astype(float), x[te])),
             "pose_r2": r2_score(pose[te], ridge_predict(x[tr], pose[tr], x[te])),

@@ -25,20 +25,21 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, nor
 
 def info_nce(v: torch.Tensor, a: torch.Tensor, v_all: torch.Tensor, a_all: torch.Tensor,
              ids: torch.Tensor, ids_all: torch.Tensor, row_offset: int, logit_scale: torch.Tensor,
-             exclude_radius: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+             exclude_radius: int = 1, same_clip_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """L_con: symmetric InfoNCE between L2-normalised visual and audio embeddings.
 
     v, a float [n, E] (this rank's frames); v_all, a_all float [N, E] (all ranks, with gradient);
     ids long [n, 2] and ids_all [N, 2]: (clip, frame) of each row, clip ids unique across ranks;
     row i's positive is column row_offset + i. Columns of the same clip within `exclude_radius`
-    frames of the row (other than the positive) leave the denominator.
+    frames of the row (other than the positive) leave the denominator; with `same_clip_only`, so do
+    all columns of other clips (only misaligned frames of the same clip are negatives).
     Returns (loss, top1): the mean of both directions, and the in-batch top-1 accuracy (no grad).
     """
     n = v.shape[0]
     labels = torch.arange(n, device=v.device) + row_offset
     same_clip = ids[:, None, 0] == ids_all[None, :, 0]
     near = (ids[:, None, 1] - ids_all[None, :, 1]).abs() <= exclude_radius
-    excluded = same_clip & near
+    excluded = (same_clip & near) | (~same_clip if same_clip_only else torch.zeros_like(same_clip))
     excluded[torch.arange(n), labels] = False
     scale = logit_scale.exp()
     logits_v = (scale * v @ a_all.T).masked_fill(excluded, float("-inf"))  # (n, N)

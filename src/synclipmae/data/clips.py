@@ -86,7 +86,7 @@ def _map(fn, jobs, workers: int, progress: bool, desc: str):
     else:
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(workers) as pool:
+        with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
             out = []
             for item in pool.imap(fn, jobs, chunksize=4):
                 out.append(item)

@@ -178,9 +178,14 @@ class SyncLipMAE(nn.Module):
         return {k: v[0] for k, v in tokens.items()} if squeeze else tokens
 
     def sync_embeddings(self, z_voc: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The space where L_con aligns them and sync distances are measured: L2-normalised
-        projections. z_voc [..., D], a [..., D] -> v [..., E], a [..., E]."""
-        return F.normalize(self.proj_v(z_voc), dim=-1), F.normalize(self.proj_a(a), dim=-1)
+        """The space where L_con aligns them and sync distances are measured: projected, centred
+        over time (loss.center, default: the static part of a sequence, identity and voice, is
+        removed, so only its dynamics are compared) and L2-normalised.
+        z_voc [..., T, D], a [..., T', D] (sequences) -> v [..., T, E], a [..., T', E]."""
+        v, a = self.proj_v(z_voc), self.proj_a(a)
+        if self.cfg.loss.center:
+            v, a = v - v.mean(-2, keepdim=True), a - a.mean(-2, keepdim=True)
+        return F.normalize(v, dim=-1), F.normalize(a, dim=-1)
 
     # ------------------------------------------------------------------------------ decode
     def decode(self, visible: torch.Tensor, ids_restore: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -211,14 +216,17 @@ class SyncLipMAE(nn.Module):
         loss = frames.new_zeros(())
 
         if self.has_contrastive and cfg.loss.w_con > 0:
-            v, aa = self.sync_embeddings(tok_b["z_voc"], a)                     # (N, E) each, N = B*T
+            v, aa = self.sync_embeddings(tok_b["z_voc"].view(B, T, -1), a.view(B, T, -1))
+            v, aa = v.flatten(0, 1), aa.flatten(0, 1)                             # (N, E) each, N = B*T
             r, n = dist.rank(), v.shape[0]
             clip = torch.arange(B, device=v.device).repeat_interleave(T) + r * B
             ids = torch.stack([clip, torch.arange(T, device=v.device).repeat(B)], 1)  # (N, 2)
             con, top1 = info_nce(v, aa, dist.gather_with_grad(v), dist.gather_with_grad(aa), ids,
-                                 dist.gather_with_grad(ids), r * n, self.logit_scale, cfg.loss.exclude_radius)
+                                 dist.gather_with_grad(ids), r * n, self.logit_scale, cfg.loss.exclude_radius,
+                                 cfg.loss.negatives == "clip")
             loss = loss + cfg.loss.w_con * con
-            out.update(con=con.detach(), top1=top1, ln_n=torch.tensor(math.log(n * dist.world_size())),
+            n_cols = T - 2 * cfg.loss.exclude_radius if cfg.loss.negatives == "clip" else n * dist.world_size()
+            out.update(con=con.detach(), top1=top1, ln_n=torch.tensor(math.log(max(n_cols, 1))),
                        temperature=(1 / self.logit_scale.exp()).detach())
 
         if self.has_decoder:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-RIDGE = 1.0  # default: L2 penalty of the probe on standardised features
+RIDGE = 0.01  # default: L2 penalty per training row of the probe, on standardised features
 
 
 def _standardise(train: np.ndarray, test: np.ndarray):
@@ -16,7 +16,7 @@ def _standardise(train: np.ndarray, test: np.ndarray):
 def ridge_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
     """Fit y = W x + b on the training rows and predict the test rows. x [N, D], y [N] or [N, C]."""
     xt, xs = _standardise(x_train.astype(np.float64), x_test.astype(np.float64))
-    reg = ridge * np.eye(xt.shape[1])
+    reg = ridge * len(xt) * np.eye(xt.shape[1])
     reg[-1, -1] = 0.0
     w = np.linalg.solve(xt.T @ xt + reg, xt.T @ y_train.astype(np.float64))
     return xs @ w

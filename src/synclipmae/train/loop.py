@@ -33,7 +33,19 @@ def build_source(cfg: Config, progress: bool = True):
         return synthtalk_bank(cfg.data.clips, cfg.data.seconds, cfg.train.seed, cfg.model.img_size,
                               identities=cfg.data.identities, workers=max(1, cfg.data.workers),
                               progress=progress and dist.is_main())
-    raise TrainingError(f"data.source '{cfg.data.source}' is not supported yet (use 'synthtalk')")
+    from synclipmae.data.shards import ShardError, ShardSource
+
+    try:  # a folder, glob or .tar of `synclipmae prepare` shards
+        source = ShardSource.from_spec(cfg.data.source, workers=cfg.data.workers)
+    except ShardError as err:
+        raise TrainingError(f"data.source: {err} (or 'synthtalk' for generated clips)") from None
+    if source.size != cfg.model.img_size:
+        raise TrainingError(f"data.source '{cfg.data.source}' holds {source.size}px clips but model.img_size is "
+                            f"{cfg.model.img_size} (run prepare with --size {cfg.model.img_size})")
+    if source.clip_frames < cfg.data.frames:
+        raise TrainingError(f"data.source '{cfg.data.source}' holds clips of {source.clip_frames} frames but "
+                            f"data.frames is {cfg.data.frames} (run prepare with --clip-frames {cfg.data.frames} or more)")
+    return source
 
 
 def _wrap(model: torch.nn.Module, cfg: Config, device: torch.device) -> torch.nn.Module:
@@ -129,9 +141,9 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
         elapsed += took
         bar.update(1 if budget <= 0 else min(took, max(budget - bar.n, 0)))
         if step % tc.log_every == 0 or step == 1:
-            metrics = {k: dist.all_reduce_mean(v.detach().float()) for k, v in result.items()
+            metrics = {k: float(dist.all_reduce_mean(v.detach().float())) for k, v in result.items()
                        if torch.is_tensor(v) and v.dim() == 0}
-            metrics.update(lr=optimizer.param_groups[0]["lr"], grad_norm=grad_norm, elapsed=elapsed)
+            metrics.update(lr=optimizer.param_groups[0]["lr"], grad_norm=float(grad_norm), elapsed=elapsed)
             logger.log(step, metrics)
             bar.set_postfix(loss=f"{metrics['loss']:.3f}")
             if on_step is not None:
