@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e ".[test,faces,wav2vec]"
 	$(BIN)/pip install -q -c constraints.txt --no-deps mediapipe==0.10.21
+	$(BIN)/pip install -q -c constraints.txt "protobuf>=4.25.3,<5" absl-py attrs flatbuffers
 	touch $(STAMP)
 
 install: $(STAMP)

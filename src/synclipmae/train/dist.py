@@ -39,7 +39,9 @@ def setup() -> torch.device:
 
 
 def cleanup() -> None:
+    """Wait for every rank, then tear the process group down (a rank leaving early aborts gloo)."""
     if is_distributed():
+        dist.barrier()
         dist.destroy_process_group()
 
 
