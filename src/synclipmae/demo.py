@@ -75,10 +75,10 @@ def run_demo(out: str | Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, b
 
     main = results["synclipmae"]
     report = {
-        "seed": seed, "minutes": minutes, "checkpoint": str(checkpoints["synclipmae"]),
+        "seed": seed, "minutes": minutes, "checkpoint": str(checkpoints["synclipmae"].resolve()),
         "sync_accuracy": main["sync_accuracy"], "disentanglement": main["disentanglement"],
-        "train_steps": metrics["synclipmae"][-1]["step"] if metrics["synclipmae"] else 0,
-        "baselines": {v: {"checkpoint": str(checkpoints[v]), "sync_accuracy": results[v]["sync_accuracy"],
+        "train_steps": int(checkpoints["synclipmae"].name.removeprefix("step_")),
+        "baselines": {v: {"checkpoint": str(checkpoints[v].resolve()), "sync_accuracy": results[v]["sync_accuracy"],
                           **({"disentanglement": results[v]["disentanglement"]} if results[v]["disentanglement"] else {})}
                       for v in variants[1:]},
         "wall_seconds": round(time.time() - started, 1),
