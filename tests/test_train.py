@@ -1,6 +1,5 @@
 """The training loop: pinned seeded losses, resume after SIGKILL, two gloo ranks = one process,
 non-finite loss, atomic checkpoints."""
-import json
 import os
 import signal
 import subprocess

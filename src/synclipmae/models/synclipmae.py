@@ -34,6 +34,11 @@ PROMPTS = ("z_id", "z_voc", "z_amb")
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.25  # default: fixed input normalisation of [0, 1] pixels
 
 
+def take_frames(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x [B, T, ...], idx long [B, R] -> x[b, idx[b]] as [B, R, ...]."""
+    return torch.gather(x, 1, idx.view(*idx.shape, *[1] * (x.dim() - 2)).expand(-1, -1, *x.shape[2:]))
+
+
 class SyncLipMAE(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
@@ -125,7 +130,7 @@ class SyncLipMAE(nn.Module):
         Returns view A of the R reconstructed frames, (ids_keep_a, mask_a, ids_restore_a) over
         [B*R, L], and view B of all frames, (patches_b [B*T, L, P*P*3], ids_keep_b [B*T, Lk])."""
         mc = self.cfg.mask
-        pick = lambda x: torch.gather(x, 1, rec.view(*rec.shape, *[1] * (x.dim() - 2)).expand(-1, -1, *x.shape[2:]))  # noqa: E731
+        pick = lambda x: take_frames(x, rec)  # noqa: E731
         face = patch_fraction(face_mask.flatten(0, 1), self.patch)    # (B*T, L)
         mouth = patch_fraction(mouth_mask.flatten(0, 1), self.patch)  # (B*T, L)
         B, T = frames.shape[:2]
@@ -233,8 +238,8 @@ class SyncLipMAE(nn.Module):
             ids_keep_a, mask_a, ids_restore_a = view_a
             rec = draws["rec"]                                                    # (B, R)
             R = rec.shape[1]
-            at_rec = lambda x: torch.gather(x.view(B, T, -1), 1, rec[..., None].expand(-1, -1, x.shape[-1])).flatten(0, 1)  # noqa: E731
-            frames_rec = torch.gather(frames, 1, rec.view(B, R, 1, 1, 1).expand(-1, -1, *frames.shape[2:])).flatten(0, 1)
+            at_rec = lambda x: take_frames(x.view(B, T, -1), rec).flatten(0, 1)  # noqa: E731
+            frames_rec = take_frames(frames, rec).flatten(0, 1)                  # (B*R, H, W, 3)
             patches = self.patchify(frames_rec)                                   # (B*R, L, P*P*3) targets
             tok_a = self.encode_patches(self.patchify((frames_rec - PIXEL_MEAN) / PIXEL_STD), ids_keep_a)
             z_id = tok_a["z_id"].view(B, R, -1)
