@@ -99,6 +99,96 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster on CPUs with AVX512-BF16/AMX and "
                                                        "on GPUs; distances change in the third decimal")
+    p = _sub(sub, "embed", "per-frame tokens z_id, z_voc, z_amb and a_t of every face track of a video", """
+        synclipmae embed talk.mp4 --model runs/demo/runs/synclipmae --out talk.safetensors
+        synclipmae embed silent.mp4 --model CKPT --audio voice.wav --out silent.safetensors
+        # python: from synclipmae.tasks.features import load_features; load_features("talk.safetensors")""")
+    p.add_argument("input", metavar="INPUT", help="a video file")
+    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
+    p.add_argument("--out", required=True, metavar="FILE.safetensors",
+                   help="tensors track{k}.z_id|z_voc|z_amb|a float32 [N, D] and track{k}.times [N] (seconds)")
+    p.add_argument("--audio", metavar="WAV", help="audio tokens from this file instead of the video's soundtrack")
+    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+
+    p = _sub(sub, "probe", "emotion / action probe on time-averaged tokens of labelled videos", """
+        synclipmae probe --manifest labels.csv --model runs/demo/runs/synclipmae --out runs/probe
+        synclipmae probe --dataset ravdess --root data/RAVDESS --model CKPT --out runs/ravdess
+        synclipmae probe --dataset crema-d --root data/CREMA-D --model CKPT --tokens z_voc --head mlp
+        synclipmae probe --dataset celebv-hq --root data/CelebV-HQ --task action --model CKPT --out runs/cv-action
+        # labels.csv: a header row path,label[,split]; multi-label cells 'nod;smile'; without a split
+        # column 80/20 by file hash. Writes OUT/probe.json, OUT/confusion.png (docs/usage.md, "Probes")""")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", metavar="CSV", help="CSV with a header row: path,label[,split]")
+    src.add_argument("--dataset", choices=["ravdess", "crema-d", "mead", "celebv-hq"],
+                     help="read a dataset in its own layout (with --root)")
+    p.add_argument("--root", metavar="DIR", help="the dataset's folder (with --dataset)")
+    p.add_argument("--task", choices=["emotion", "action"], default=None,
+                   help="emotion: single label (default); action: multi-label (celebv-hq, or a manifest)")
+    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
+    p.add_argument("--tokens", default="z_voc,z_amb", help="tokens averaged over time and concatenated, any of "
+                                                           "z_id, z_voc, z_amb, a (default: z_voc,z_amb)")
+    p.add_argument("--head", choices=["linear", "mlp"], default="linear",
+                   help="linear: closed-form ridge (default); mlp: one hidden layer trained with AdamW")
+    p.add_argument("--classes", metavar="A,B,...", help="the allowed classes, in order (default: those in the data)")
+    p.add_argument("--out", default="runs/probe", help="output folder: probe.json, confusion.png (default: runs/probe)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the MLP head (default: 0)")
+    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+
+    p = _sub(sub, "dub", "dub a video: its main face's mouth redrawn to follow new speech or another face", """
+        synclipmae dub --video talk.mp4 --audio new_voice.wav --model CKPT --out talk_dubbed.mp4
+        synclipmae dub --video talk.mp4 --driving-video actor.mp4 --model CKPT --out talk_dubbed.mp4
+        synclipmae dub --video lecture.mp4 --audio lecture_fr.m4a --model CKPT --out lecture_fr.mp4 --device cuda
+        # the output lasts as long as the driving audio (a shorter video plays back and forth, a longer
+        # one is cut) and carries it as its soundtrack; frames without a face are copied unchanged.
+        # One JSON record on stdout; docs/usage.md ("Dubbing") explains it.""")
+    p.add_argument("--video", required=True, metavar="V", help="the video to dub")
+    drive = p.add_mutually_exclusive_group(required=True)
+    drive.add_argument("--audio", metavar="A", help="audio-driven: the new speech (any audio or video file); "
+                                                    "it becomes the output's soundtrack")
+    drive.add_argument("--driving-video", metavar="D", help="video-driven: the mouth follows D's face; the output "
+                                                            "takes D's soundtrack")
+    p.add_argument("--model", required=True, metavar="CKPT",
+                   help="a dubbing checkpoint, or a SyncLipMAE checkpoint or training run (used untuned)")
+    p.add_argument("--out", required=True, metavar="OUT.mp4", help="the dubbed video: .mp4, .mov, .m4v or .mkv "
+                                                                   "(H.264 + AAC, 25 fps)")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) to 51 (default: 18)")
+    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+
+    p = _sub(sub, "vsr", "lip reading: train or score a CTC head on the z_voc sequence of transcribed videos", """
+        synclipmae vsr train --dataset lrs3 --root data/LRS3 --model runs/demo/runs/synclipmae --out runs/vsr
+        synclipmae vsr train --manifest transcripts.csv --model CKPT --out runs/vsr --epochs 100
+        synclipmae vsr eval --manifest transcripts.csv --model CKPT --head runs/vsr --beam 8 --json wer.json
+        # transcripts.csv: a header row path,label[,split], label = the words spoken.
+        # WER / CER: word / character errors per reference word / character (0 is perfect).""")
+    p.add_argument("action", choices=["train", "eval"])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", metavar="CSV", help="CSV with a header row: path,label[,split] (label = transcript)")
+    src.add_argument("--dataset", choices=["lrs3"], help="read LRS3's layout (with --root)")
+    p.add_argument("--root", metavar="DIR", help="the dataset's folder (with --dataset)")
+    p.add_argument("--model", required=True, metavar="CKPT", help="the pretrained SyncLipMAE checkpoint")
+    p.add_argument("--out", default="runs/vsr", help="train: the head's folder (config.json, model.safetensors, "
+                                                      "vsr.json; default: runs/vsr)")
+    p.add_argument("--head", metavar="DIR", help="eval: a head folder written by 'vsr train'")
+    p.add_argument("--epochs", type=int, default=None, help="train: passes over the training set (default: 60)")
+    p.add_argument("--minutes", type=float, default=0.0, help="train: stop after this many minutes (default: no limit)")
+    p.add_argument("--units", default="char", help="char (default) or a sentencepiece .model file")
+    p.add_argument("--beam", type=int, default=8, help="CTC prefix beam width; 1 = greedy (default: 8)")
+    p.add_argument("--json", metavar="OUT", help="eval: write the scores and every transcript here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+
+    p = _sub(sub, "bench", "task benchmarks on SynthTalk test identities with a pretrained checkpoint", """
+        synclipmae bench downstream --model runs/demo/runs/synclipmae --out runs/bench
+        synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/bench --seed 1""")
+    p.add_argument("task", choices=["downstream", "dub"], help="downstream: emotion, actions, lip reading; "
+                                                                 "dub: audio- and video-driven dubbing")
+    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
+    p.add_argument("--out", required=True, help="output folder (DIR/downstream.json or DIR/dub.json)")
+    p.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -267,7 +357,177 @@ def cmd_sync(args) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"demo": cmd_demo, "synth": cmd_synth, "pretrain": cmd_pretrain, "prepare": cmd_prepare, "sync": cmd_sync}
+def cmd_embed(args) -> int:
+    import json
+
+    from synclipmae.tasks.features import extract, save_features
+
+    if not args.out.endswith(".safetensors"):
+        raise UsageError(f"--out {args.out}: the output must be a .safetensors file")
+    if args.audio and not Path(args.audio).is_file():
+        raise UsageError(f"--audio {args.audio}: file not found")
+    model, model_name = _load_checkpoint(args.model, args.device)
+    tracks = extract(args.input, model, audio_path=args.audio, backend=args.backend)
+    path = save_features(tracks, args.out, meta={"input": str(args.input), "model": model_name})
+    summary = [{"track": t.track, "start_frame": t.start_frame, "end_frame": t.end_frame,
+                "tokens": sorted(t.tokens)} for t in tracks]
+    print(json.dumps({"input": str(args.input), "status": "ok", "out": str(path), "tracks": summary}))
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from synclipmae.data.datasets import DataError, read_dataset
+    from synclipmae.tasks.probe import TOKENS, probe_examples
+
+    tokens = [t.strip() for t in args.tokens.split(",") if t.strip()]
+    if not tokens or any(t not in TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
+        raise UsageError(f"--tokens {args.tokens}: comma-separated names from {', '.join(TOKENS)}, each at most once")
+    if args.dataset and not args.root:
+        raise UsageError(f"--dataset {args.dataset} needs --root DIR (the dataset's folder)")
+    if args.manifest and args.root:
+        raise UsageError("--root goes with --dataset (a manifest's relative paths are read from its own folder)")
+    if args.task == "action" and args.dataset not in (None, "celebv-hq"):
+        raise UsageError(f"--task action: {args.dataset} has emotion labels only (actions: celebv-hq or a manifest)")
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes is not None else None
+    if classes is not None and (not classes or len(set(classes)) != len(classes)):
+        raise UsageError(f"--classes {args.classes}: comma-separated class names, each once")
+    try:
+        if args.manifest:
+            source = args.manifest
+            multilabel = None if args.task is None else args.task == "action"
+            examples = read_dataset("manifest", source, classes=classes, multilabel=multilabel)
+        else:
+            source = args.root
+            kw = {"task": args.task or "emotion"} if args.dataset == "celebv-hq" else {}
+            examples = read_dataset(args.dataset, source, classes=classes, **kw)
+        if examples.skipped:
+            first = examples.skipped[0]
+            print(f"synclipmae probe: {len(examples.skipped)} files under {source} skipped (not in the dataset's "
+                  f"layout), first: {first['path']}: {first['error']}", file=sys.stderr)
+        multilabel = isinstance(examples[0].label, list)
+        model, model_name = _load_checkpoint(args.model, args.device)
+        absent = [t for t in tokens if t != "a" and t not in model.prompt_names]
+        if absent:
+            raise UsageError(f"--tokens: this model has no {', '.join(absent)} "
+                             f"(it has {', '.join(model.prompt_names)}, a)")
+        report = probe_examples(examples, model, args.out, tokens=tokens, head=args.head, seed=args.seed,
+                                task=args.task or ("action" if multilabel else "emotion"), classes=classes,
+                                multilabel=multilabel, source=source, backend=args.backend, model_name=model_name)
+    except DataError as err:
+        print(f"synclipmae probe: {err}", file=sys.stderr)
+        return 1
+    what = f"{report['task']} probe ({args.head} on {'+'.join(tokens)})"
+    if multilabel:
+        scores = f"mAP {report['map']:.3f} (chance {report['chance_map']:.3f})"
+    else:
+        scores = (f"accuracy {report['accuracy']:.3f} (chance {report['chance_accuracy']:.3f}), "
+                  f"macro-F1 {report['macro_f1']:.3f}")
+    failed = len(report["failures"])
+    print(f"{what}: {scores} on {report['n_test']} test files ({report['n_train']} train); "
+          f"{failed} files failed; {report['path']}")
+    return 1 if failed else 0
+
+
+def _load_dubber(path: str, device: str):
+    from synclipmae.models.dubber import load_dubber
+    from synclipmae.train.checkpoint import latest_checkpoint
+
+    p = Path(path)
+    if not (p / "model.safetensors").is_file():
+        p = latest_checkpoint(p) if p.is_dir() else None
+    if p is None:
+        raise UsageError(f"--model {path}: not a checkpoint (a folder with config.json and model.safetensors, "
+                         f"or a training run's folder)")
+    try:
+        import torch
+
+        return load_dubber(p).to(torch.device(device)).eval(), str(p)
+    except Exception as err:  # noqa: BLE001 - corrupt or incompatible checkpoint, unknown device
+        raise UsageError(f"--model {path}: cannot load: {' '.join(str(err).split())[:300]}") from None
+
+
+def cmd_dub(args) -> int:
+    import json
+
+    from synclipmae.tasks.dub import OUT_SUFFIXES, dub_file
+
+    out = Path(args.out)
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise UsageError(f"--out {args.out}: the dubbed video must be one of {', '.join(OUT_SUFFIXES)}")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out}: is a folder; name the video file to write")
+    for flag, given in (("--video", args.video), ("--audio", args.audio), ("--driving-video", args.driving_video)):
+        if given and Path(given).resolve() == out.resolve():
+            raise UsageError(f"--out {args.out}: must be a new file, not the {flag} input")
+    if not 0 <= args.crf <= 51:
+        raise UsageError("--crf must be in [0, 51]")
+    dubber, model_name = _load_dubber(args.model, args.device)
+    record = dub_file(args.video, out, dubber, audio_path=args.audio, driving_path=args.driving_video,
+                      backend=args.backend, progress=True, crf=args.crf, model_name=model_name)
+    print(json.dumps(record), flush=True)
+    if record["status"] != "ok":
+        print(f"synclipmae dub: {record['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_vsr(args) -> int:
+    import json
+
+    from synclipmae.data.datasets import DataError, read_dataset
+    from synclipmae.tasks import vsr
+
+    if args.dataset and not args.root:
+        raise UsageError(f"--dataset {args.dataset} needs --root DIR (the dataset's folder)")
+    if args.action == "eval" and not args.head:
+        raise UsageError("vsr eval needs --head DIR (a folder written by 'vsr train')")
+    if args.beam < 1 or (args.epochs is not None and args.epochs < 1) or args.minutes < 0:
+        raise UsageError("--beam and --epochs must be >= 1, --minutes >= 0")
+    tokenizer = None
+    if args.units != "char":
+        if not Path(args.units).is_file():
+            raise UsageError(f"--units {args.units}: 'char' or a sentencepiece .model file")
+        tokenizer = vsr.SentencePieceTokenizer(args.units)
+    log = lambda m: print(f"synclipmae vsr: {m}", file=sys.stderr)  # noqa: E731
+    try:
+        examples = (read_dataset("manifest", args.manifest, multilabel=False) if args.manifest
+                    else read_dataset(args.dataset, args.root))
+        model, model_name = _load_checkpoint(args.model, args.device)
+        if args.action == "train":
+            cfg = vsr.VSRTrainConfig(minutes=args.minutes, seed=args.seed)
+            if args.epochs is not None:
+                cfg.epochs = args.epochs
+            report = vsr.vsr_train_files(examples, model, args.out, cfg, tokenizer, args.beam, args.backend, log,
+                                         model_name)
+        else:
+            report = vsr.vsr_eval_files(examples, model, args.head, args.beam, args.backend, log)
+    except DataError as err:
+        print(f"synclipmae vsr: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    scores = f"WER {report['wer']:.3f}, CER {report['cer']:.3f} on {report['n_test']} test files" if "wer" in report \
+        else "no test rows to score"
+    where = f"; head: {args.out}" if args.action == "train" else ""
+    print(f"lip reading: {scores}; {len(report['failures'])} files failed{where}")
+    return 1 if report["failures"] else 0
+
+
+def cmd_bench(args) -> int:
+    if args.task == "downstream":
+        from synclipmae.tasks.downstream import bench_downstream as run
+    else:
+        from synclipmae.tasks.dub import bench_dub as run
+    model, model_dir = _load_checkpoint(args.model, "cpu")
+    path = run(model, model_dir, Path(args.out), seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+    print(path)
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "synth": cmd_synth, "pretrain": cmd_pretrain, "prepare": cmd_prepare, "sync": cmd_sync,
+            "embed": cmd_embed, "vsr": cmd_vsr, "probe": cmd_probe, "dub": cmd_dub,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,12 +547,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synclipmae {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - every other failure: one line, exit 1
+        from synclipmae.media.decode import MediaError
+        from synclipmae.tasks.sync import SyncError
         from synclipmae.train.loop import TrainingError
 
         if os.environ.get("SYNCLIPMAE_DEBUG"):
             raise
 
-        kind = "" if isinstance(err, TrainingError) else f"{type(err).__name__}: "
+        kind = "" if isinstance(err, (TrainingError, MediaError, SyncError)) else f"{type(err).__name__}: "
         print(f"synclipmae {args.command}: {kind}{err}", file=sys.stderr)
         return 1
 

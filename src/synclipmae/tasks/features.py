@@ -1,0 +1,101 @@
+"""Features of a raw video file: per face track, per frame, the named tokens of `SyncLipMAE.encode`
+(DESIGN §2 "Downstream interface").
+
+    extract(path, model) -> [TrackFeatures]     decode -> face tracks -> crops -> z_id, z_voc, z_amb, a
+    save_features(tracks, out.safetensors)      one file, tensors named "track{k}.{name}"
+    load_features(path) -> [TrackFeatures]
+
+Frames are on the 25 fps timeline of the file (`TIMING.fps`): frame i covers [i/25, (i+1)/25) s and
+`times` holds each frame's start in seconds. `a` is the audio token of the same frame (absent when
+the file has no audio stream and no separate audio was given).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synclipmae.timing import TIMING
+
+TOKEN_NAMES = ("z_id", "z_voc", "z_amb", "a")
+
+
+@dataclass
+class TrackFeatures:
+    track: int                 # track number in the file (in order of first appearance)
+    start_frame: int           # first frame of the track on the file's 25 fps timeline
+    end_frame: int             # one past its last frame
+    tokens: dict = field(default_factory=dict)  # name -> float32 [N, D], N = end_frame - start_frame
+
+    @property
+    def times(self) -> np.ndarray:
+        """float64 [N]: start time in seconds of each frame of the track."""
+        return np.arange(self.start_frame, self.end_frame) / TIMING.fps
+
+    def mean(self, names) -> np.ndarray:
+        """Time-averaged tokens `names`, concatenated: float32 [sum of D]."""
+        return np.concatenate([self.tokens[n].mean(0) for n in names])
+
+
+@torch.no_grad()
+def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 256) -> list[TrackFeatures]:
+    """Per-track, per-frame tokens of the video file `path` (every face track of at least
+    10 frames, also those shorter than a sync window). Faceless frames belong to no track. Raises `MediaError` for unusable files and
+    `SyncError` when no face is found."""
+    from synclipmae.media.decode import load_audio
+    from synclipmae.tasks.sync import SyncError, audio_tokens, iter_face_segments
+
+    device = next(model.parameters()).device
+    audio = load_audio(audio_path) if audio_path is not None else None
+    out: list[TrackFeatures] = []
+    frames = 0
+    for seg in iter_face_segments(path, model.cfg.model.img_size, audio=audio, need_audio=False,
+                                  backend=backend):
+        frames += seg.num_frames
+        a = audio_tokens(model, seg.audio).float().cpu().numpy() if seg.audio is not None and seg.tracks else None
+        for tc in seg.tracks:
+            crops = torch.from_numpy(np.ascontiguousarray(tc.crops)).to(device)
+            tokens = {k: v.float().cpu().numpy() for k, v in model.encode(crops, None, chunk=chunk).items()}
+            if a is not None:
+                tokens["a"] = a[tc.start_frame - seg.start_frame:tc.end_frame - seg.start_frame]
+            out.append(TrackFeatures(len(out), tc.start_frame, tc.end_frame, tokens))
+    if not out:
+        raise SyncError(f"{Path(path).name}: no face found in {frames} frames")
+    return out
+
+
+def save_features(tracks: list[TrackFeatures], out, meta: dict | None = None) -> Path:
+    """Write tracks to one safetensors file: tensors "track{k}.{name}" float32 [N, D] and
+    "track{k}.times" float64 [N]; metadata "tracks" (JSON: track, start_frame, end_frame) and "meta"."""
+    from safetensors.numpy import save_file
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for k, tr in enumerate(tracks):
+        tensors[f"track{k}.times"] = tr.times
+        for name, value in tr.tokens.items():
+            tensors[f"track{k}.{name}"] = np.ascontiguousarray(value, np.float32)
+    info = [{"track": t.track, "start_frame": t.start_frame, "end_frame": t.end_frame} for t in tracks]
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"tracks": json.dumps(info), "meta": json.dumps(meta or {}),
+                                           "fps": str(TIMING.fps)})
+    tmp.replace(out)
+    return out
+
+
+def load_features(path) -> list[TrackFeatures]:
+    """Read a file written by `save_features`."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        info = json.loads(f.metadata()["tracks"])
+        keys = set(f.keys())
+        tracks = []
+        for k, t in enumerate(info):
+            tokens = {n: f.get_tensor(f"track{k}.{n}") for n in TOKEN_NAMES if f"track{k}.{n}" in keys}
+            tracks.append(TrackFeatures(t["track"], t["start_frame"], t["end_frame"], tokens))
+    return tracks

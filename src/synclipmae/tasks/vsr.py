@@ -1,0 +1,341 @@
+"""Visual speech recognition (lip reading) on the z_voc sequence (DESIGN §2 item 3, §6).
+
+    CharTokenizer / SentencePieceTokenizer   text <-> unit ids (0 is the CTC blank)
+    train_vsr(features, texts, ...)          a VSRHead trained with CTC on frozen token sequences
+    transcribe(head, features, beam=...)     greedy (beam=1) or CTC prefix beam search
+    error_rates(refs, hyps)                  {"wer", "cer"} with jiwer: 0 is perfect, 1 is one error
+                                             per reference word (or character); can exceed 1
+    save_vsr / load_vsr                      a head folder: config.json + model.safetensors
+
+Features are float32 [T, D] per utterance (z_voc of the speaker's face track, 25 fps). Texts are
+lowercased; characters outside the tokenizer's alphabet are dropped (counted by `normalise_text`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synclipmae.models.heads import VSRConfig, VSRHead
+
+ALPHABET = " 'abcdefghijklmnopqrstuvwxyz0123456789"  # default character units
+
+
+def normalise_text(text: str, alphabet: str = ALPHABET) -> str:
+    """Lowercase, keep the alphabet's characters, collapse spaces."""
+    kept = "".join(c for c in text.lower() if c in alphabet)
+    return " ".join(kept.split())
+
+
+class CharTokenizer:
+    """Characters of `alphabet` -> ids 1..len(alphabet); 0 is the CTC blank."""
+    kind = "char"
+
+    def __init__(self, alphabet: str = ALPHABET):
+        self.alphabet = alphabet
+        self.index = {c: i + 1 for i, c in enumerate(alphabet)}
+
+    def __len__(self) -> int:
+        return len(self.alphabet)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index[c] for c in normalise_text(text, self.alphabet)]
+
+    def decode(self, ids) -> str:
+        return " ".join("".join(self.alphabet[i - 1] for i in ids if i > 0).split())
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "alphabet": self.alphabet}
+
+
+class SentencePieceTokenizer:
+    """sentencepiece units (optional: `pip install sentencepiece`); ids shifted by one for the blank."""
+    kind = "sentencepiece"
+
+    def __init__(self, model_file: str):
+        try:
+            import sentencepiece as spm
+        except ImportError:
+            raise ImportError("sentencepiece units need the sentencepiece package: pip install sentencepiece") from None
+        self.model_file = str(model_file)
+        self.sp = spm.SentencePieceProcessor(model_file=self.model_file)
+
+    def __len__(self) -> int:
+        return self.sp.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        return [i + 1 for i in self.sp.encode(normalise_text(text))]
+
+    def decode(self, ids) -> str:
+        return self.sp.decode([i - 1 for i in ids if i > 0])
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "model_file": self.model_file}
+
+
+def tokenizer_from_dict(d: dict):
+    return SentencePieceTokenizer(d["model_file"]) if d.get("kind") == "sentencepiece" else CharTokenizer(d["alphabet"])
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+@dataclass
+class VSRTrainConfig:
+    head: VSRConfig = field(default_factory=VSRConfig)
+    lr: float = 2e-3             # default: AdamW peak learning rate (cosine to 5% over the budget)
+    weight_decay: float = 0.01   # default
+    batch_size: int = 16         # default: utterances per step
+    epochs: int = 60             # default: passes over the training set (the time budget may stop it first)
+    minutes: float = 0.0         # default: 0 = no time budget; > 0 stops after this many minutes
+    time_mask: int = 4           # default: SpecAugment-style time masks per utterance (up to 5 frames each)
+    seed: int = 0
+
+
+def _batch(features: list[np.ndarray], targets: list[list[int]], idx) -> tuple:
+    xs = [torch.from_numpy(np.asarray(features[i], np.float32)) for i in idx]
+    lengths = torch.tensor([len(x) for x in xs])
+    x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True)                 # (B, T, D)
+    ys = [torch.tensor(targets[i], dtype=torch.long) for i in idx]
+    return x, lengths, torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long), torch.tensor([len(y) for y in ys])
+
+
+def train_vsr(features: list[np.ndarray], texts: list[str], cfg: VSRTrainConfig | None = None, tokenizer=None,
+              progress: bool = False, log=None) -> tuple[VSRHead, object]:
+    """Train a VSRHead with CTC on frozen features [T_i, D] and their transcripts. Returns (head, tokenizer)."""
+    from tqdm import tqdm
+
+    cfg = cfg or VSRTrainConfig()
+    if not features:
+        raise ValueError("no training utterances")
+    tokenizer = tokenizer or CharTokenizer()
+    targets = [tokenizer.encode(t) for t in texts]
+    g = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    head = VSRHead(features[0].shape[1], len(tokenizer), cfg.head)
+    allf = np.concatenate(features).astype(np.float64)
+    head.feat_mean.copy_(torch.from_numpy(allf.mean(0)).float())
+    head.feat_std.copy_(torch.from_numpy(allf.std(0) + 1e-5).float())
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    start, step = time.monotonic(), 0
+    bar = tqdm(total=total, desc="vsr train", unit="step", disable=not progress, leave=False)
+    head.train()
+    for _epoch in range(cfg.epochs):
+        for idx in torch.randperm(len(features), generator=g).split(cfg.batch_size):
+            frac = step / total if not cfg.minutes else max(step / total, (time.monotonic() - start) / (60 * cfg.minutes))
+            if frac >= 1:
+                break
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+            x, lengths, y, y_len = _batch(features, targets, idx.tolist())
+            x = _time_mask(x, lengths, cfg.time_mask, g)
+            logp, out_len = head(x, lengths)
+            loss = F.ctc_loss(logp.transpose(0, 1), y, out_len, y_len, blank=0, zero_infinity=True)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+            opt.step()
+            step += 1
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if log is not None and step % 50 == 0:
+                log({"step": step, "ctc_loss": loss.item()})
+        else:
+            continue
+        break
+    bar.close()
+    return head.eval(), tokenizer
+
+
+def _time_mask(x: torch.Tensor, lengths: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
+    """Replace up to n random stretches of 1-5 frames of each sequence by the mean feature (zeros after
+    the head's standardisation would be its mean; here the batch's mean is used)."""
+    if n <= 0:
+        return x
+    x = x.clone()
+    fill = x.flatten(0, 1).mean(0)
+    for b, L in enumerate(lengths.tolist()):
+        for _ in range(n):
+            w = int(torch.randint(1, 6, (1,), generator=g))
+            if L > w:
+                t0 = int(torch.randint(0, L - w, (1,), generator=g))
+                x[b, t0:t0 + w] = fill
+    return x
+
+
+# ------------------------------------------------------------------------------------------------ decoding
+
+def _logaddexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def ctc_greedy(logp: np.ndarray) -> list[int]:
+    """logp [T, V+1] -> unit ids: best path, repeats merged, blanks removed."""
+    best = logp.argmax(1)
+    return [int(c) for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])]
+
+
+def ctc_beam_search(logp: np.ndarray, beam: int = 8, prune: float = -8.0) -> list[int]:
+    """CTC prefix beam search (no language model): logp [T, V+1] -> unit ids of the most probable
+    labelling among the `beam` kept prefixes. Units with log-prob < `prune` at a step are skipped."""
+    beams = {(): (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in non-blank)
+    for t in range(logp.shape[0]):
+        row = logp[t]
+        cands = np.flatnonzero(row > prune)
+        nxt: dict = {}
+        for prefix, (pb, pnb) in beams.items():
+            total = _logaddexp(pb, pnb)
+            for c in cands:
+                p = float(row[c])
+                if c == 0:
+                    b, nb = nxt.get(prefix, (-math.inf, -math.inf))
+                    nxt[prefix] = (_logaddexp(b, total + p), nb)
+                    continue
+                last = prefix[-1] if prefix else None
+                new = prefix + (int(c),)
+                b, nb = nxt.get(new, (-math.inf, -math.inf))
+                nxt[new] = (b, _logaddexp(nb, (pb if c == last else total) + p))
+                if c == last:  # a repeat without a blank between stays the same prefix
+                    b, nb = nxt.get(prefix, (-math.inf, -math.inf))
+                    nxt[prefix] = (b, _logaddexp(nb, pnb + p))
+        beams = dict(sorted(nxt.items(), key=lambda kv: -_logaddexp(*kv[1]))[:beam])
+    return list(max(beams.items(), key=lambda kv: _logaddexp(*kv[1]))[0])
+
+
+def snap_to_lexicon(text: str, lexicon) -> str:
+    """Replace each word by the closest word of `lexicon` (Levenshtein distance; ties: first in order)."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    words = list(lexicon)
+    return " ".join(process.extractOne(w, words, scorer=Levenshtein.distance)[0] for w in text.split())
+
+
+@torch.no_grad()
+def transcribe(head: VSRHead, tokenizer, features: list[np.ndarray], beam: int = 1, lexicon=None,
+               batch_size: int = 32) -> list[str]:
+    """Texts for feature sequences [T_i, D]: greedy (beam=1) or prefix beam search; with `lexicon`
+    (a closed vocabulary) every decoded word is replaced by its nearest lexicon word."""
+    head.eval()
+    out = []
+    for i in range(0, len(features), batch_size):
+        idx = list(range(i, min(i + batch_size, len(features))))
+        x, lengths, _, _ = _batch(features, [[] for _ in features], idx)
+        logp, out_len = head(x, lengths)
+        for lp, n in zip(logp.float().numpy(), out_len.tolist()):
+            ids = ctc_greedy(lp[:n]) if beam <= 1 else ctc_beam_search(lp[:n], beam)
+            text = tokenizer.decode(ids)
+            out.append(snap_to_lexicon(text, lexicon) if lexicon is not None and text else text)
+    return out
+
+
+def error_rates(refs: list[str], hyps: list[str]) -> dict:
+    """{"wer", "cer"} over the corpus (jiwer; errors / reference length)."""
+    import jiwer
+
+    refs = [normalise_text(r) for r in refs]
+    hyps = [normalise_text(h) for h in hyps]
+    keep = [i for i, r in enumerate(refs) if r]
+    if not keep:
+        raise ValueError("every reference transcript is empty")
+    refs, hyps = [refs[i] for i in keep], [hyps[i] for i in keep]
+    return {"wer": float(jiwer.wer(refs, hyps)), "cer": float(jiwer.cer(refs, hyps))}
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+def save_vsr(head: VSRHead, tokenizer, directory, extra: dict | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = {"in_dim": head.inp.in_features, "head": asdict(head.cfg), "tokenizer": tokenizer.to_dict(), **(extra or {})}
+    (d / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    save_file({k: v.detach().contiguous() for k, v in head.state_dict().items()}, str(d / "model.safetensors"))
+    return d
+
+
+def load_vsr(directory) -> tuple[VSRHead, object, dict]:
+    """(head, tokenizer, config dict) from a folder written by save_vsr."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{d} is not a lip-reading head (needs config.json and model.safetensors)")
+    cfg = json.loads((d / "config.json").read_text())
+    tokenizer = tokenizer_from_dict(cfg["tokenizer"])
+    head = VSRHead(cfg["in_dim"], len(tokenizer), VSRConfig(**cfg["head"]))
+    head.load_state_dict(load_file(str(d / "model.safetensors")))
+    return head.eval(), tokenizer, cfg
+
+
+# ------------------------------------------------------------------------------------------------ files in, report out
+
+def file_sequences(examples, model, backend: str = "auto", progress: bool = True, log=None) -> tuple[list, list]:
+    """z_voc [T, D] of the longest face track of each example's video. Returns (kept, failures):
+    kept [(example, features)], failures [{"path", "error"}] (files that cannot be read or show no face)."""
+    from tqdm import tqdm
+
+    from synclipmae.media.decode import MediaError
+    from synclipmae.tasks.features import extract
+    from synclipmae.tasks.sync import SyncError
+
+    kept, failures = [], []
+    for ex in tqdm(examples, desc="features", unit="file", disable=not progress, leave=False):
+        try:
+            track = max(extract(ex.path, model, backend=backend), key=lambda t: t.end_frame - t.start_frame)
+            kept.append((ex, track.tokens["z_voc"]))
+        except (MediaError, SyncError) as err:
+            failures.append({"path": str(ex.path), "error": " ".join(str(err).split())})
+            if log is not None:
+                log(failures[-1]["error"])
+    return kept, failures
+
+
+def vsr_train_files(examples, model, out_dir, cfg: VSRTrainConfig | None = None, tokenizer=None, beam: int = 8,
+                    backend: str = "auto", log=None, model_name: str | None = None) -> dict:
+    """Train a lip-reading head on the "train" rows (all rows when none has a split), save it in
+    out_dir and, when there are "test" rows, score them. Writes out_dir/vsr.json; returns it."""
+    cfg = cfg or VSRTrainConfig()
+    kept, failures = file_sequences(examples, model, backend, log=log)
+    train = [(ex, f) for ex, f in kept if ex.split in ("train", None)]
+    test = [(ex, f) for ex, f in kept if ex.split == "test"]
+    if not train:
+        raise ValueError("no training utterance could be read (see the failures above)")
+    head, tok = train_vsr([f for _, f in train], [ex.label for ex, _ in train], cfg, tokenizer, progress=True)
+    save_vsr(head, tok, out_dir, extra={"encoder": model_name})
+    report = {"head": str(out_dir), "n_train": len(train), "n_test": len(test), "failures": failures}
+    if test:
+        report.update(_score(head, tok, test, beam))
+    (Path(out_dir) / "vsr.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def vsr_eval_files(examples, model, head_dir, beam: int = 8, backend: str = "auto", log=None) -> dict:
+    """Score a saved head on the "test" rows (all rows when none has a split)."""
+    head, tok, _ = load_vsr(head_dir)
+    kept, failures = file_sequences(examples, model, backend, log=log)
+    test = [(ex, f) for ex, f in kept if ex.split in ("test", None)] or kept
+    if not test:
+        raise ValueError("no test utterance could be read (see the failures above)")
+    return {"head": str(head_dir), "n_test": len(test), "failures": failures, **_score(head, tok, test, beam)}
+
+
+def _score(head, tok, rows, beam: int) -> dict:
+    refs = [ex.label for ex, _ in rows]
+    hyps = transcribe(head, tok, [f for _, f in rows], beam=beam)
+    return {**error_rates(refs, hyps), "beam": beam,
+            "utterances": [{"path": str(ex.path), "reference": normalise_text(r), "hypothesis": h}
+                           for (ex, _), r, h in zip(rows, refs, hyps)]}
