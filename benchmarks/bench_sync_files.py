@@ -28,42 +28,6 @@ import numpy as np
 import torch
 
 
-class MouthEnergyModel(torch.nn.Module):
-    """Video token: pixel spread of the lower-middle of the crop; audio token: RMS of the frame's audio;
-    both standardised over the call. The interface sync_file uses (cfg.model.img_size, encode,
-    encode_audio, sync_embeddings). Same as in tests/test_sync_cli.py."""
-
-    def __init__(self, size: int = 96):
-        super().__init__()
-        from types import SimpleNamespace
-
-        self.cfg = SimpleNamespace(model=SimpleNamespace(img_size=size))
-        self.anchor = torch.nn.Parameter(torch.zeros(1))
-
-    @staticmethod
-    def _z(x):
-        return (x - x.mean()) / (x.std() + 1e-6)
-
-    def encode(self, frames, audio=None, chunk=256):
-        S = frames.shape[-2]
-        mouth = frames.float()[..., int(0.62 * S):int(0.86 * S), int(0.3 * S):int(0.7 * S), :]
-        out = {"z_voc": self._z(mouth.std(dim=(-1, -2, -3)))[..., None]}
-        if audio is not None:
-            out["a"] = self.encode_audio(audio[None] if audio.dim() == 1 else audio)
-            out["a"] = out["a"][0] if audio.dim() == 1 else out["a"]
-        return out
-
-    def encode_audio(self, audio):
-        spf = 640
-        T = audio.shape[-1] // spf
-        rms = audio[..., :T * spf].reshape(*audio.shape[:-1], T, spf).pow(2).mean(-1).sqrt()
-        return self._z(rms)[..., None]
-
-    def sync_embeddings(self, z, a):
-        norm = lambda x: torch.nn.functional.normalize(torch.cat([x, torch.ones_like(x)], -1), dim=-1)  # noqa: E731
-        return norm(z), norm(a)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="checkpoint folder, training run folder, or 'mouth-energy'")
@@ -75,6 +39,7 @@ def main() -> None:
 
     from synclipmae.data.synth import SPLIT_IDENTITIES, make_clip, write_clip
     from synclipmae.models.synclipmae import SyncLipMAE
+    from synclipmae.tasks.mouth_energy import MouthEnergyModel
     from synclipmae.tasks.sync import MAX_OFFSET, main_track, score_track, sync_file
     from synclipmae.timing import TIMING
     from synclipmae.train.checkpoint import latest_checkpoint

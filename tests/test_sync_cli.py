@@ -17,6 +17,7 @@ import torch
 
 from synclipmae.cli import main
 from synclipmae.tasks.sync import MAX_OFFSET, fix_offset, score_segment_track, score_track, shift_audio, sync_file
+from synclipmae.tasks.mouth_energy import MouthEnergyModel
 from synclipmae.timing import TIMING
 
 av = pytest.importorskip("av")
@@ -196,38 +197,6 @@ def test_fix_offset_drops_late_audio_and_copies_video(tmp_path, talk):
     n, lags = SR, range(-4800, 4801, 16)
     corr = [float(np.dot(a[8000:8000 + n], b[8000 - lag:8000 - lag + n])) for lag in lags]
     assert list(lags)[int(np.argmax(corr))] == 3200  # 200 ms = 3200 samples earlier
-
-
-class MouthEnergyModel(torch.nn.Module):
-    """A hand-made, training-free sync "model" with the interface sync_file uses: the video token is the
-    pixel spread of the lower-middle of the crop (teeth and mouth interior show when the mouth opens),
-    the audio token the RMS of the frame's audio, both standardised over the call. On SynthTalk it finds
-    planted offsets, so it checks the file path's timing and signs without any checkpoint."""
-
-    def __init__(self, size: int = 96):
-        super().__init__()
-        from types import SimpleNamespace
-
-        self.cfg = SimpleNamespace(model=SimpleNamespace(img_size=size))
-        self.anchor = torch.nn.Parameter(torch.zeros(1))  # gives the model a device
-
-    @staticmethod
-    def _z(x):
-        return (x - x.mean()) / (x.std() + 1e-6)
-
-    def encode(self, frames, audio=None, chunk=256):
-        S = frames.shape[-2]
-        mouth = frames.float()[..., int(0.62 * S):int(0.86 * S), int(0.3 * S):int(0.7 * S), :]
-        return {"z_voc": self._z(mouth.std(dim=(-1, -2, -3)))[..., None]}              # (N, 1)
-
-    def encode_audio(self, audio):
-        T = audio.shape[-1] // SPF
-        rms = audio[..., :T * SPF].reshape(*audio.shape[:-1], T, SPF).pow(2).mean(-1).sqrt()
-        return self._z(rms)[..., None]                                                  # (B, T, 1)
-
-    def sync_embeddings(self, z, a):
-        norm = lambda x: torch.nn.functional.normalize(torch.cat([x, torch.ones_like(x)], -1), dim=-1)  # noqa: E731
-        return norm(z), norm(a)
 
 
 def test_file_path_keeps_timing_and_sign(tmp_path):

@@ -181,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
 
+    p = _sub(sub, "dub-train", "fine-tune the dubbing generator on SynthTalk train identities", """
+        synclipmae dub-train --model runs/demo/runs/synclipmae --out runs/dubber
+        synclipmae dub-train --model CKPT --out runs/dubber-s1 --minutes 5 --seed 1
+        synclipmae dub --video talk.mp4 --audio new_voice.wav --model runs/dubber --out talk_dubbed.mp4
+        # writes a dubbing checkpoint (config.json + model.safetensors, atomically) and
+        # OUT/metrics.jsonl; docs/dub.md explains the generator and its losses.""")
+    p.add_argument("--model", required=True, metavar="CKPT", help="the pretrained SyncLipMAE checkpoint or training run")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder of the dubbing checkpoint (replaced if it exists)")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock fine-tuning budget (default: 15)")
+    p.add_argument("--seed", type=int, default=0)
+
     p = _sub(sub, "bench", "task benchmarks on SynthTalk test identities with a pretrained checkpoint", """
         synclipmae bench downstream --model runs/demo/runs/synclipmae --out runs/bench
         synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/bench --seed 1""")
@@ -514,19 +525,47 @@ def cmd_vsr(args) -> int:
     return 1 if report["failures"] else 0
 
 
+def cmd_dub_train(args) -> int:
+    from synclipmae.models.dubber import DubConfig, is_dubber_checkpoint
+    from synclipmae.train.dubber import finetune_dubber
+
+    minutes = DubConfig.minutes if args.minutes is None else args.minutes
+    if not minutes > 0:
+        raise UsageError("--minutes must be positive")
+    if is_dubber_checkpoint(args.model):
+        raise UsageError(f"--model {args.model}: is a dubbing checkpoint already; give the pretrained SyncLipMAE")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not is_dubber_checkpoint(out):
+        raise UsageError(f"--out {args.out}: a non-empty folder that is not a dubbing checkpoint (it would be replaced)")
+    model, model_dir = _load_checkpoint(args.model, "cpu")
+    if not model.has_decoder or "z_id" not in model.prompt_names:
+        raise UsageError(f"--model {args.model}: a '{model.cfg.model.variant}' model has no decoder or z_id to dub with")
+    path = finetune_dubber(model, out, minutes=minutes, seed=args.seed, base_model=model_dir,
+                           log=lambda m: print(f"synclipmae dub-train: {m}", file=sys.stderr))
+    print(path)
+    return 0
+
+
 def cmd_bench(args) -> int:
     if args.task == "downstream":
         from synclipmae.tasks.downstream import bench_downstream as run
     else:
         from synclipmae.tasks.dub import bench_dub as run
-    model, model_dir = _load_checkpoint(args.model, "cpu")
+    from synclipmae.models.dubber import is_dubber_checkpoint
+
+    if args.task == "dub" and is_dubber_checkpoint(args.model):  # a fine-tuned dubber: its own network scores it
+        model, model_dir = _load_dubber(args.model, "cpu")[0].net, args.model
+    else:
+        model, model_dir = _load_checkpoint(args.model, "cpu")
     path = run(model, model_dir, Path(args.out), seed=args.seed, log=lambda m: print(m, file=sys.stderr))
     print(path)
     return 0
 
 
 COMMANDS = {"demo": cmd_demo, "synth": cmd_synth, "pretrain": cmd_pretrain, "prepare": cmd_prepare, "sync": cmd_sync,
-            "embed": cmd_embed, "vsr": cmd_vsr, "probe": cmd_probe, "dub": cmd_dub,
+            "embed": cmd_embed, "vsr": cmd_vsr, "probe": cmd_probe, "dub": cmd_dub, "dub-train": cmd_dub_train,
             "bench": cmd_bench}
 
 

@@ -63,7 +63,11 @@ def _import_av():
     except ImportError as err:  # pragma: no cover - av is a core dependency
         raise MediaError(f"PyAV is not installed ({err}); run `pip install av`") from err
     with contextlib.suppress(Exception):
-        av.logging.set_level(av.logging.PANIC)  # FFmpeg's own log lines are not our messages
+        # no log callback at all: FFmpeg's own log lines are not our messages, and PyAV's callback
+        # (installed by any numeric level) takes the GIL for ERROR lines, which deadlocks when a
+        # frame-threaded decoder logs one from its thread while the main thread, holding the GIL,
+        # closes that decoder (a reader stopped before the end of the file)
+        av.logging.set_level(None)
     return av
 
 
