@@ -87,6 +87,18 @@ def test_segments_fed_in_chunks_with_prev_equal_one_call(dubber):
     assert seen == [5, 5, 2]
 
 
+def test_dub_batch_matches_one_video_at_a_time(dubber):
+    from synclipmae.models.dubber import dub_batch
+
+    videos = [inputs(9, seed) for seed in range(3)]
+    crops, masks, audio = (np.stack([v[i] for v in videos]) for i in range(3))
+    together = dub_batch(dubber, crops, masks, audio=audio)
+    for v in range(3):
+        alone = dub_crops(dubber, crops[v], masks[v], audio=audio[v])
+        diff = np.abs(together[v].astype(int) - alone.astype(int))
+        assert diff.max() <= 1 and (diff == 0).mean() > 0.99
+
+
 def test_save_load_round_trip(dubber, net, tmp_path):
     crops, masks, audio, _ = inputs(6)
     path = dubber.save_pretrained(tmp_path / "dub", meta={"note": "test"})

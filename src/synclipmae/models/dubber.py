@@ -27,7 +27,8 @@ One frame t of a segment, in the order the code runs (`Dubber.generate`):
                 then new heads: absolute pixels per patch (not MAE's per-patch-normalised targets;
                 by default the pretrained head's shape rescaled by a predicted mean and std plus a
                 residual) and a few feature channels per pixel (`feat_head`)
-    refine    = a small conv net at pixel level over (coarse prediction with the known pixels pasted,
+    refine    = a small conv net at pixel level (a two-scale U-Net whose half-resolution layers are
+                FiLM-modulated by c and z_amb) over (coarse prediction with the known pixels pasted,
                 the mask, the features) that removes patch seams and sharpens the mouth (default)
     output    = known pixels outside the mask, the refined prediction inside it (exactly)
 
@@ -73,8 +74,8 @@ class DubConfig:
                                    # hidden ones (z_id, z_amb and the decoder's visible tokens come from the lower
                                    # and middle face; 0 = the whole visible face, slower)
     feat_channels: int = 4         # default: per-pixel feature channels the decoder hands to the refiner
-    refine_channels: int = 16      # default: width of the pixel-level refinement conv net
-    refine_layers: int = 3         # default: 3x3 conv layers in the refiner (receptive field 2 * layers + 1 px)
+    refine_channels: int = 16      # default: width of the pixel-level refiner (twice that at half resolution)
+    refine_layers: int = 2         # default: FiLM-modulated 3x3 conv layers at half resolution in the refiner
     reuse_norm_head: bool = True   # default: pixels = the pretrained per-patch-normalised head's output, scaled by
                                    # a predicted per-patch std and shifted by a predicted mean, plus a learned
                                    # residual (starts from the mouths pretraining learned to draw); False: a new
@@ -156,6 +157,37 @@ def encode_subset(net: SyncLipMAE, frames: torch.Tensor, keep: torch.Tensor) -> 
     return out
 
 
+class RefineNet(nn.Module):
+    """Two-scale conv net: full-resolution stem, stride-2 down, `layers` 3x3 convs at half resolution
+    each modulated by FiLM (scale and shift from a per-frame condition), a conv, nearest upsampling,
+    a skip from the stem and a zero-initialised 3x3 output conv (it starts as the identity)."""
+
+    def __init__(self, in_ch: int, width: int, layers: int, cond_dim: int):
+        super().__init__()
+        w, w2 = width, 2 * width
+        self.stem = nn.Conv2d(in_ch, w, 3, padding=1)
+        self.down = nn.Conv2d(w, w2, 3, stride=2, padding=1)
+        self.mid = nn.ModuleList([nn.Conv2d(w2, w2, 3, padding=1) for _ in range(layers)])
+        self.film = nn.Linear(cond_dim, 2 * w2 * layers)
+        self.up = nn.Conv2d(w2, w, 3, padding=1)
+        self.out = nn.Conv2d(w, 3, 3, padding=1)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.radius = 1 + 2 + 2 * layers + 2 + 1 + 1   # px of input each output pixel depends on, each side
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """x float [N, C, h, w] (h, w even), cond [N, cond_dim] -> residual [N, 3, h, w]."""
+        a = F.gelu(self.stem(x))                                                # (N, w, h, w)
+        b = F.gelu(self.down(a))                                                # (N, 2w, h/2, w/2)
+        film = self.film(cond).view(cond.shape[0], len(self.mid), 2, -1, 1, 1)
+        for i, conv in enumerate(self.mid):
+            b = F.gelu(conv(b) * (1 + film[:, i, 0]) + film[:, i, 1])
+        u = F.interpolate(self.up(b), size=a.shape[-2:], mode="nearest")       # (N, w, h, w)
+        return self.out(F.gelu(u + a))
+
+
 class Dubber(nn.Module):
     """Lower-face inpainting generator built on a pretrained SyncLipMAE (encoder + shared decoder)."""
 
@@ -174,12 +206,7 @@ class Dubber(nn.Module):
         self.pix_head = nn.Linear(Dd, p * p * 3)                      # absolute pixels (a residual with reuse_norm_head)
         self.stat_head = nn.Linear(Dd, 2)                             # per-patch mean and log-std of the pixels
         self.feat_head = nn.Linear(Dd, p * p * c.feat_channels)
-        layers, ch = [], 3 + 3 + 1 + c.feat_channels
-        for _ in range(c.refine_layers - 1):
-            layers += [nn.Conv2d(ch, c.refine_channels, 3, padding=1), nn.GELU()]
-            ch = c.refine_channels
-        layers.append(nn.Conv2d(ch, 3, 3, padding=1))
-        self.refine = nn.Sequential(*layers)
+        self.refine = RefineNet(3 + 3 + 1 + c.feat_channels, c.refine_channels, c.refine_layers, 2 * m.width)
         init_weights(self.prev_proj)
         init_weights(self.pix_head)
         init_weights(self.feat_head)
@@ -187,8 +214,6 @@ class Dubber(nn.Module):
         with torch.no_grad():
             self.stat_head.bias.copy_(torch.tensor([0.0, -5.0]))      # pattern std 0.007: the output starts as the base
         nn.init.zeros_(self.pix_head.weight)
-        nn.init.zeros_(self.refine[-1].weight)  # the refiner starts as the identity
-        nn.init.zeros_(self.refine[-1].bias)
         self.set_trainable()
 
     # ------------------------------------------------------------------------------ construction
@@ -314,21 +339,22 @@ class Dubber(nn.Module):
         return scatter(pix), scatter(feat)
 
     def refine_pixels(self, coarse: torch.Tensor, mask: torch.Tensor, feat: torch.Tensor,
-                      fill: torch.Tensor) -> torch.Tensor:
+                      fill: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """coarse float [N, H, W, 3] in [0, 1] (known pixels pasted), mask bool [N, H, W], feat float
-        [N, H, W, F], fill [N, H, W, 3] (push-pull fill) -> the residual-refined image [N, H, W, 3]. The convs run on the box around the
-        masks (plus the receptive field), which gives the same pixels inside the masks as the whole frame."""
+        [N, H, W, F], fill [N, H, W, 3] (push-pull fill), cond [N, 2D] (c, z_amb) -> the residual-refined
+        image [N, H, W, 3]. The convs run on the box around the masks plus the receptive field, its
+        corner on even pixels, which gives the same pixels inside the masks as the whole frame."""
         N, H, W, _ = coarse.shape
         rows, cols = mask.any(0).any(1), mask.any(0).any(0)
         if not bool(rows.any()):
             return coarse
-        pad = self.cfg.refine_layers + 1
+        pad = self.refine.radius + 1
         r = torch.nonzero(rows).flatten()
         c = torch.nonzero(cols).flatten()
-        y0, y1 = max(0, int(r[0]) - pad), min(H, int(r[-1]) + 1 + pad)
-        x0, x1 = max(0, int(c[0]) - pad), min(W, int(c[-1]) + 1 + pad)
+        y0, y1 = max(0, int(r[0]) - pad) // 2 * 2, min(H, int(r[-1]) + 1 + pad)
+        x0, x1 = max(0, int(c[0]) - pad) // 2 * 2, min(W, int(c[-1]) + 1 + pad)
         box = torch.cat([coarse * 2 - 1, fill * 2 - 1, mask[..., None].to(coarse.dtype), feat], -1)[:, y0:y1, x0:x1]
-        res = self.refine(box.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)        # (N, h, w, 3)
+        res = self.refine(box.permute(0, 3, 1, 2), cond).permute(0, 2, 3, 1)  # (N, h, w, 3)
         out = coarse.clone()
         out[:, y0:y1, x0:x1] = coarse[:, y0:y1, x0:x1] + res
         return out
@@ -374,7 +400,7 @@ class Dubber(nn.Module):
         fmap = fmap.reshape(N, net.grid * p, net.grid * p, -1)                  # (N, H, W, F)
         m = mask[..., None]
         pasted = torch.where(m, coarse, unit)
-        refined = self.refine_pixels(pasted, mask, fmap, fill)
+        refined = self.refine_pixels(pasted, mask, fmap, fill, torch.cat([c, vis["z_amb"]], -1))
         image = torch.where(m, refined.clamp(0, 1), unit)
         return {"image": image, "coarse": torch.where(m, coarse, unit), "hidden": hidden}
 
@@ -447,7 +473,7 @@ def _check(name: str, x: np.ndarray, shape: tuple, dtype) -> np.ndarray:
 
 @torch.no_grad()
 def condition_tokens(dubber: Dubber, T: int, audio: np.ndarray | None = None, driving: np.ndarray | None = None,
-                     chunk: int = 64) -> torch.Tensor:
+                     chunk: int = 256) -> torch.Tensor:
     """c for T frames: a_t of `audio` float32 [T * 640] or z_voc of `driving` uint8 [T, H, W, 3]. [T, D]."""
     if audio is not None:
         from synclipmae.tasks.sync import audio_tokens
@@ -502,31 +528,62 @@ def dub_crops(dubber: Dubber, crops: np.ndarray, mouth_masks: np.ndarray, *, aud
     seg = int(segment or dubber.cfg.segment)
     if seg < 1:
         raise ValueError(f"segment must be >= 1, got {segment}")
-    out = crops.copy()
     if T == 0:
-        return out
+        return crops.copy()
     dubber.eval()
+    c = condition_tokens(dubber, T, audio, driving)                             # (T, D)
+    return _generate_videos(dubber, crops[None], mouth_masks[None], c[None], None if prev is None else prev[None],
+                            seg, progress)[0]
+
+
+def _generate_videos(dubber: Dubber, crops: np.ndarray, masks: np.ndarray, c: torch.Tensor, prev: np.ndarray | None,
+                     seg: int, progress=None) -> np.ndarray:
+    """The segment loop over V videos of T frames at once: crops uint8 [V, T, H, W, 3], masks bool
+    [V, T, H, W], c float [V, T, D], prev uint8 [V, H, W, 3] or None. Returns uint8 [V, T, H, W, 3]."""
+    V, T = crops.shape[:2]
     dev = dubber.device
-    c = condition_tokens(dubber, T, audio, driving).to(dev)                     # (T, D)
+    c = c.to(dev)
+    out = crops.copy()
     # the first segment of a video has no generated frame before it: it is conditioned on the source
     # frame just after it instead (a reference frame of the same video with its own mouth, Wav2Lip style)
-    last = torch.from_numpy(prev if prev is not None else crops[min(seg, T - 1)]).to(dev)
+    last = torch.from_numpy(np.ascontiguousarray(prev if prev is not None else crops[:, min(seg, T - 1)])).to(dev)
     for s0 in range(0, T, seg):
         s1 = min(T, s0 + seg)
         n = s1 - s0
-        frames = torch.from_numpy(crops[s0:s1]).to(dev)
-        mask = torch.from_numpy(mouth_masks[s0:s1]).to(dev)
-        prev_mem = dubber.prev_memory(last[None], 1).expand(n, -1, -1)
+        frames = torch.from_numpy(np.ascontiguousarray(crops[:, s0:s1])).to(dev).flatten(0, 1)   # (V*n, H, W, 3)
+        mask = torch.from_numpy(np.ascontiguousarray(masks[:, s0:s1])).to(dev).flatten(0, 1)
         if mask.any():
-            img = dubber.generate(frames, mask, c[s0:s1], prev_mem=prev_mem,
-                                  prev_image=last[None].expand(n, -1, -1, -1))["image"]
-            gen = (img * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-            out[s0:s1] = np.where(mouth_masks[s0:s1, ..., None], gen, crops[s0:s1])
-        last = torch.from_numpy(out[s1 - 1]).to(dev)
+            rep = lambda t: t.repeat_interleave(n, 0)                                            # noqa: E731
+            segments = torch.arange(V, device=dev).repeat_interleave(n)         # z_id: mean over each video's segment
+            img = dubber.generate(frames, mask, c[:, s0:s1].flatten(0, 1), segments=segments,
+                                  prev_mem=rep(dubber.prev_memory(last, V)), prev_image=rep(last))["image"]
+            gen = (img * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy().reshape(V, n, *crops.shape[2:])
+            out[:, s0:s1] = np.where(masks[:, s0:s1, ..., None], gen, crops[:, s0:s1])
+        last = torch.from_numpy(np.ascontiguousarray(out[:, s1 - 1])).to(dev)
         if progress is not None:
             progress(n)
     return out
 
 
-__all__ = ["DubConfig", "Dubber", "dub_crops", "dilate_masks", "is_dubber_checkpoint", "load_dubber",
+@torch.no_grad()
+def dub_batch(dubber: Dubber, crops: np.ndarray, mouth_masks: np.ndarray, *, audio: np.ndarray | None = None,
+              driving: np.ndarray | None = None, segment: int | None = None, progress=None) -> np.ndarray:
+    """`dub_crops` for V videos of the same length at once (one network call per segment for all of
+    them: faster on a CPU). crops uint8 [V, T, H, W, 3], mouth_masks bool [V, T, H, W], audio float32
+    [V, T * 640] or driving uint8 [V, T, H, W, 3]. Returns uint8 [V, T, H, W, 3]; each video's frames
+    match its own `dub_crops` call up to float rounding (a pixel may differ by 1)."""
+    crops = np.asarray(crops)
+    if crops.ndim != 5:
+        raise ValueError(f"crops must be uint8 [V, T, H, W, 3], got {list(crops.shape)}")
+    if (audio is None) == (driving is None):
+        raise ValueError("give exactly one of audio (audio-driven) or driving (video-driven)")
+    V, T = crops.shape[:2]
+    seg = int(segment or dubber.cfg.segment)
+    dubber.eval()
+    c = torch.stack([condition_tokens(dubber, T, None if audio is None else audio[v],
+                                      None if driving is None else driving[v]) for v in range(V)])
+    return _generate_videos(dubber, crops, np.asarray(mouth_masks, bool), c, None, seg, progress)
+
+
+__all__ = ["DubConfig", "Dubber", "dub_crops", "dub_batch", "dilate_masks", "is_dubber_checkpoint", "load_dubber",
            "condition_tokens"]

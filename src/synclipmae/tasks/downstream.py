@@ -32,12 +32,12 @@ _HEAD_SEED, _TEST_SEED = 20_000, 30_000   # SynthTalk seed offsets: the demo use
 
 @dataclass
 class DownstreamConfig:
-    train_clips: int = 240          # default: head-training clips (train identities, sentences not in pretraining)
-    test_clips: int = 100           # default: scored clips (test identities)
+    train_clips: int = 120          # default: head-training clips (train identities, sentences not in pretraining)
+    test_clips: int = 50            # default: scored clips (test identities)
     seconds: float = 4.0            # default: clip length
     tokens: tuple = ("z_voc", "z_amb")  # default (DESIGN §2): probe features, time-averaged and concatenated
     pooling: str = "mean+std"       # default: per-clip pooling of each token over time ("mean" = paper's average)
-    vsr: VSRTrainConfig = field(default_factory=lambda: VSRTrainConfig(epochs=60))
+    vsr: VSRTrainConfig = field(default_factory=lambda: VSRTrainConfig(epochs=40))
     beam: int = 8                   # default: CTC prefix beam width
     lexicon: bool = True            # default: snap decoded words to the SynthTalk vocabulary (closed set)
     workers: int = 2                # default: processes generating SynthTalk clips

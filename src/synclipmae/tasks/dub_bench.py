@@ -6,7 +6,7 @@ Per test case k (identity A = test identity k mod 20, never seen in pretraining 
     X     = make_clip("test", k): A speaking, with ambient motion amb_X          (the video to dub)
     Y     = speak(A, T, fresh rng): new speech in A's voice                      (the new soundtrack)
     truth = render(A, amb_X, Y): A with X's ambient motion and Y's mouth         (counterfactual render)
-    audio-driven  = dub_crops(X frames, audio = Y's audio)
+    audio-driven  = dub_crops(X frames, audio = Y's audio)   (`dub_batch`: all cases at once)
     video-driven  = dub_crops(X frames, driving = render(B, amb_Z, Y)): another test identity B, its
                     own ambient motion, the same mouth track
     copy-source   = X's frames unchanged (the floor: what doing nothing scores)
@@ -123,7 +123,7 @@ def bench_dub(model, model_dir, out_dir, seed: int = 0, log=print, clips: int = 
     from tqdm import tqdm
 
     from synclipmae.media.write import write_video
-    from synclipmae.models.dubber import Dubber, dilate_masks, dub_crops, is_dubber_checkpoint
+    from synclipmae.models.dubber import Dubber, dilate_masks, dub_batch, is_dubber_checkpoint
     from synclipmae.train.dubber import finetune_dubber
 
     out_dir = Path(out_dir)
@@ -147,20 +147,22 @@ def bench_dub(model, model_dir, out_dir, seed: int = 0, log=print, clips: int = 
     eval_started = time.perf_counter()
     rows = {m: [] for m in (*METHODS, "ground-truth")}
     examples_dir = out_dir / "examples"
+    log(f"bench dub: {clips} SynthTalk test cases of {seconds:g} s")
+    cases = [make_case(k, seconds, size, seed) for k in range(clips)]
+    source = np.stack([c["source"] for c in cases])                             # (C, T, H, W, 3)
+    repaint = np.stack([dilate_masks(c["source_mouth"], dubber.cfg.mask_dilation) for c in cases])
+    outputs = {"audio-driven": dub_batch(dubber, source, repaint, audio=np.stack([c["audio"] for c in cases])),
+               "video-driven": dub_batch(dubber, source, repaint, driving=np.stack([c["driving"] for c in cases])),
+               "copy-source": source}
     tmp = Path(tempfile.mkdtemp(prefix=".dub_bench_", dir=out_dir))
     try:
-        for k in tqdm(range(clips), desc="bench dub", unit="clip", disable=None):
-            case = make_case(k, seconds, size, seed)
-            repaint = dilate_masks(case["source_mouth"], dubber.cfg.mask_dilation)
-            outputs = {"audio-driven": dub_crops(dubber, case["source"], repaint, audio=case["audio"]),
-                       "video-driven": dub_crops(dubber, case["source"], repaint, driving=case["driving"]),
-                       "copy-source": case["source"]}
+        for k in tqdm(range(clips), desc="bench dub: sync", unit="clip", disable=None):
+            case = cases[k]
             src_id = mean_z_id(model, case["source"])
-            for name, frames in {**outputs, "ground-truth": case["truth"]}.items():
+            for name, frames in {**{m: o[k] for m, o in outputs.items()}, "ground-truth": case["truth"]}.items():
                 keep = k < examples
-                folder = examples_dir if keep else tmp
-                path = write_video(folder / f"case{k:03d}_{name}.mp4", frames, TIMING.fps, case["audio"],
-                                   TIMING.sample_rate)
+                path = write_video((examples_dir if keep else tmp) / f"case{k:03d}_{name}.mp4", frames, TIMING.fps,
+                                   case["audio"], TIMING.sample_rate)
                 offset, confidence = _sync(path, model)
                 row = {"offset": offset, "confidence": confidence}
                 if name != "ground-truth":

@@ -127,29 +127,25 @@ def train_vsr(features: list[np.ndarray], texts: list[str], cfg: VSRTrainConfig 
     start, step = time.monotonic(), 0
     bar = tqdm(total=total, desc="vsr train", unit="step", disable=not progress, leave=False)
     head.train()
-    for _epoch in range(cfg.epochs):
-        for idx in torch.randperm(len(features), generator=g).split(cfg.batch_size):
-            frac = step / total if not cfg.minutes else max(step / total, (time.monotonic() - start) / (60 * cfg.minutes))
-            if frac >= 1:
-                break
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-            x, lengths, y, y_len = _batch(features, targets, idx.tolist())
-            x = _time_mask(x, lengths, cfg.time_mask, g)
-            logp, out_len = head(x, lengths)
-            loss = F.ctc_loss(logp.transpose(0, 1), y, out_len, y_len, blank=0, zero_infinity=True)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
-            opt.step()
-            step += 1
-            bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if log is not None and step % 50 == 0:
-                log({"step": step, "ctc_loss": loss.item()})
-        else:
-            continue
-        break
+    batches = (idx for _ in range(cfg.epochs) for idx in torch.randperm(len(features), generator=g).split(cfg.batch_size))
+    for idx in batches:
+        frac = step / total if not cfg.minutes else max(step / total, (time.monotonic() - start) / (60 * cfg.minutes))
+        if frac >= 1:
+            break
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        x, lengths, y, y_len = _batch(features, targets, idx.tolist())
+        logp, out_len = head(_time_mask(x, lengths, cfg.time_mask, g), lengths)
+        loss = F.ctc_loss(logp.transpose(0, 1), y, out_len, y_len, blank=0, zero_infinity=True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+        opt.step()
+        step += 1
+        bar.update()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if log is not None and step % 50 == 0:
+            log({"step": step, "ctc_loss": loss.item()})
     bar.close()
     return head.eval(), tokenizer
 
