@@ -26,7 +26,8 @@ def dubber(net):
     torch.manual_seed(1)
     d = Dubber.from_synclipmae(net, DubConfig(segment=4))
     with torch.no_grad():  # the refiner's last conv starts at zero: make it act, so tests see every path
-        d.refine[-1].weight.normal_(0, 0.05)
+        d.refine.out.weight.normal_(0, 0.05)
+        d.refine.film.weight.normal_(0, 0.05)
         d.pix_head.weight.normal_(0, 0.05)
     return d.eval()
 
@@ -74,26 +75,25 @@ def test_bad_arguments(dubber):
 
 
 def test_segments_fed_in_chunks_with_prev_equal_one_call(dubber):
-    crops, masks, _, driving = inputs(12)
-    whole = dub_crops(dubber, crops, masks, driving=driving, segment=4)
+    crops, masks, _, driving = inputs(10)
+    seen = []
+    whole = dub_crops(dubber, crops, masks, driving=driving, segment=4, progress=seen.append)
+    assert seen == [4, 4, 2]
     first = dub_crops(dubber, crops[:8], masks[:8], driving=driving[:8], segment=4)
     second = dub_crops(dubber, crops[8:], masks[8:], driving=driving[8:], segment=4, prev=first[-1])
     assert np.array_equal(whole, np.concatenate([first, second]))
     # the previous frame is a real condition: another one gives another segment
     changed = dub_crops(dubber, crops[8:], masks[8:], driving=driving[8:], segment=4, prev=crops[0])
     assert not np.array_equal(changed[masks[8:]], second[masks[8:]])
-    seen = []
-    dub_crops(dubber, crops, masks, driving=driving, segment=5, progress=seen.append)
-    assert seen == [5, 5, 2]
 
 
 def test_dub_batch_matches_one_video_at_a_time(dubber):
     from synclipmae.models.dubber import dub_batch
 
-    videos = [inputs(9, seed) for seed in range(3)]
+    videos = [inputs(6, seed) for seed in range(2)]
     crops, masks, audio = (np.stack([v[i] for v in videos]) for i in range(3))
     together = dub_batch(dubber, crops, masks, audio=audio)
-    for v in range(3):
+    for v in range(2):
         alone = dub_crops(dubber, crops[v], masks[v], audio=audio[v])
         diff = np.abs(together[v].astype(int) - alone.astype(int))
         assert diff.max() <= 1 and (diff == 0).mean() > 0.99

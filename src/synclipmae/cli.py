@@ -264,8 +264,9 @@ def cmd_prepare(args) -> int:
     return 1 if index["failures"] else 0
 
 
-def _load_checkpoint(path: str, device: str):
-    from synclipmae.models.synclipmae import SyncLipMAE
+def _load_checkpoint(path: str, device: str, load=None):
+    """(model, checkpoint folder) from a checkpoint folder or a training run's folder (its latest
+    checkpoint); `load(folder)` builds the model (default: SyncLipMAE.from_pretrained)."""
     from synclipmae.train.checkpoint import latest_checkpoint
 
     p = Path(path)
@@ -277,7 +278,11 @@ def _load_checkpoint(path: str, device: str):
     try:
         import torch
 
-        return SyncLipMAE.from_pretrained(p).to(torch.device(device)).eval(), str(p)
+        if load is None:
+            from synclipmae.models.synclipmae import SyncLipMAE
+
+            load = SyncLipMAE.from_pretrained
+        return load(p).to(torch.device(device)).eval(), str(p)
     except Exception as err:  # noqa: BLE001 - corrupt or incompatible checkpoint, unknown device
         raise UsageError(f"--model {path}: cannot load: {' '.join(str(err).split())[:300]}") from None
 
@@ -441,20 +446,8 @@ def cmd_probe(args) -> int:
 
 def _load_dubber(path: str, device: str):
     from synclipmae.models.dubber import load_dubber
-    from synclipmae.train.checkpoint import latest_checkpoint
 
-    p = Path(path)
-    if not (p / "model.safetensors").is_file():
-        p = latest_checkpoint(p) if p.is_dir() else None
-    if p is None:
-        raise UsageError(f"--model {path}: not a checkpoint (a folder with config.json and model.safetensors, "
-                         f"or a training run's folder)")
-    try:
-        import torch
-
-        return load_dubber(p).to(torch.device(device)).eval(), str(p)
-    except Exception as err:  # noqa: BLE001 - corrupt or incompatible checkpoint, unknown device
-        raise UsageError(f"--model {path}: cannot load: {' '.join(str(err).split())[:300]}") from None
+    return _load_checkpoint(path, device, load_dubber)
 
 
 def cmd_dub(args) -> int:

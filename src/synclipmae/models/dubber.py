@@ -4,8 +4,9 @@ SyncLipMAE, conditioned on (z_id, z_amb, c) through the shared decoder's cross-a
 One frame t of a segment, in the order the code runs (`Dubber.generate`):
 
     visible   = the face crop with the repaint region (`mouth_mask`, the lower face) hidden: every patch
-                it touches is masked, and the pretrained encoder sees only the other patches
-                (key-masked attention: the same as dropping them, MAE style, with a fixed shape)
+                it touches is masked, and the pretrained encoder sees only the visible patches within
+                `enc_context` patches of them (MAE-style dropping; frames with fewer are padded and the
+                padding is never attended, so every frame's result is its own)
     z_id      = mean over the segment's frames of their (mouth-hidden) z_id: "a reference frame of the
                 same video", averaged so no single frame's pose or blink dominates      (default)
     z_amb(t)  = the target frame's own z_amb, from the same mouth-hidden encoding, so it cannot carry
@@ -15,7 +16,8 @@ One frame t of a segment, in the order the code runs (`Dubber.generate`):
     prev      = the previous segment's last generated frame, encoded (all patches): its z_id, z_voc
                 and z_amb and its patch tokens at the decoder window's positions become extra memory
                 tokens of the cross-attention (its mouth state, and how the lower face looks: skin,
-                lips, teeth); learned "none" tokens (plus positions) for the first segment
+                lips, teeth). A video's first segment uses the source frame just after it instead
+                (a reference frame of the same video); learned "none" tokens exist for training
                 (paper: segments conditioned on the previous segment's last frame; form default)
     base      = the previous frame's pixels inside the repaint region (the same face a moment earlier:
                 its skin, shading and lip colour, with its mouth), or without one a smooth fill of
@@ -92,12 +94,14 @@ class DubConfig:
     clip_seconds: float = 2.0      # default: length of each generated training clip
     video_prob: float = 0.5        # default: chance a training clip is conditioned on a driving render's z_voc
                                    # (video-driven) instead of its audio tokens a_t (audio-driven)
-    prev_prob: float = 0.9         # default: chance a training clip gets a previous frame (the ground-truth
-                                   # frame 1-16 frames before it); otherwise the "none" token, as at a video's start
+    prev_prob: float = 0.9         # default: chance a training clip gets a previous frame (a ground-truth frame
+                                   # 1-`frames` frames before or after it); otherwise the "none" tokens and the fill
+    self_prev_prob: float = 0.5    # default: chance that previous frame is the model's own redraw of it (no
+                                   # gradient), as at inference, where it is the last generated frame
     w_rec: float = 1.0             # default: weight of the MSE of the refined output inside the mask
     w_coarse: float = 0.5          # default: weight of the MSE of the decoder's patch prediction inside the mask
     w_l1: float = 0.5              # default: weight of the L1 of the refined output inside the mask (sharper mouths)
-    w_sync: float = 0.05           # default: weight of the sync loss (InfoNCE over a clip's frames between the
+    w_sync: float = 0.01           # default: weight of the sync loss (InfoNCE over a clip's frames between the
                                    # output's z_voc and the condition's a_t, frozen pretrained model)
     sync_every: int = 4            # default: compute the sync loss every this many steps, on the batch's first
                                    # clip (it costs an encoder forward + backward over the output frames)

@@ -11,7 +11,9 @@ One step: `batch_size` windows of `frames` frames (one segment each). For every 
 the frame itself with the repaint region (the lower-face mask, grown by `mask_dilation` px) hidden;
 the condition is the window's audio tokens a_t (audio-driven) or, with probability `video_prob`, the
 driving render's z_voc(t) (video-driven); with probability `prev_prob` the window gets a previous
-frame (the ground-truth frame 1-`frames` frames before it), else the "none" token. Losses (weights in
+frame (a ground-truth frame 1-`frames` frames before or after it; with probability `self_prev_prob`
+that frame as the model itself redraws it from another ground-truth frame further away, so training
+sees the artefacts a generated previous frame carries at inference), else the "none" tokens. Losses (weights in
 DubConfig):
 
     rec    MSE of the refined output against the frame, inside the repaint region
@@ -44,7 +46,6 @@ import torch.nn.functional as F
 
 from synclipmae.models.dubber import Dubber, DubConfig, dilate_masks, encode_subset
 from synclipmae.models.synclipmae import SyncLipMAE
-from synclipmae.timing import TIMING
 
 
 @dataclass
@@ -52,7 +53,7 @@ class DubBank:
     """Training clips for the generator, with their frozen features.
     frames, driving uint8 [C, Tc, H, W, 3]; masks bool [C, Tc, H, W] (repaint region, dilated);
     audio float32 [C, Tc*640]; features (None until `precompute`): a, drv_voc, z_id, z_amb float [C, Tc, D],
-    patches bfloat16 [C, Tc, L, D] (the mouth-hidden encoding), hidden bool [C, Tc, L]."""
+    patches bfloat16 [C, Tc, L, D] (the mouth-hidden encoding)."""
     frames: np.ndarray
     driving: np.ndarray
     masks: np.ndarray
@@ -94,11 +95,11 @@ def precompute(dubber: Dubber, bank: DubBank, chunk: int = 50, progress: bool = 
     from tqdm import tqdm
 
     C, Tc = bank.frames.shape[:2]
-    feats: dict = {k: [] for k in ("a", "drv_voc", "z_id", "z_amb", "patches", "hidden")}
+    feats: dict = {k: [] for k in ("a", "drv_voc", "z_id", "z_amb", "patches")}
     bar = tqdm(total=C * Tc, desc="dub features", unit="frame", file=sys.stderr, disable=not progress, leave=False)
     for c in range(C):
         feats["a"].append(dubber.net.encode_audio(torch.from_numpy(bank.audio[c])[None])[0])
-        parts: dict = {k: [] for k in ("drv_voc", "z_id", "z_amb", "patches", "hidden")}
+        parts: dict = {k: [] for k in ("drv_voc", "z_id", "z_amb", "patches")}
         for t0 in range(0, Tc, chunk):
             fr = torch.from_numpy(bank.frames[c, t0:t0 + chunk])
             hidden = dubber.masked_patches(torch.from_numpy(bank.masks[c, t0:t0 + chunk]))
@@ -106,7 +107,6 @@ def precompute(dubber: Dubber, bank: DubBank, chunk: int = 50, progress: bool = 
             parts["z_id"].append(vis["z_id"])
             parts["z_amb"].append(vis["z_amb"])
             parts["patches"].append(vis["patches"].to(torch.bfloat16))
-            parts["hidden"].append(hidden)
             parts["drv_voc"].append(dubber.encode_full(torch.from_numpy(bank.driving[c, t0:t0 + chunk]))["z_voc"])
             bar.update(fr.shape[0])
         for k, v in parts.items():
@@ -129,7 +129,11 @@ def sample_batch(bank: DubBank, cfg: DubConfig, seed: int, step: int) -> dict:
     dist = rng.integers(1, T + 1, size=B)
     after = rng.random(B) < 0.5                # the reference comes after the window (a video's first segment)
     prev_t = np.where(after, np.minimum(starts + T - 1 + dist, Tc - 1), np.maximum(starts - dist, 0))
-    return {"clips": clips, "starts": starts, "video": video, "with_prev": with_prev, "prev_t": prev_t}
+    self_prev = rng.random(B) < cfg.self_prev_prob   # the previous frame is the model's own output for it
+    dist2 = rng.integers(1, T + 1, size=B)           # ... generated from a ground-truth frame this much further away
+    prev2_t = np.where(after, np.minimum(prev_t + dist2, Tc - 1), np.maximum(prev_t - dist2, 0))
+    return {"clips": clips, "starts": starts, "video": video, "with_prev": with_prev, "prev_t": prev_t,
+            "self_prev": self_prev & with_prev, "prev2_t": prev2_t}
 
 
 def _window(x, clips, starts, T):
@@ -155,15 +159,26 @@ def dub_losses(dubber: Dubber, bank: DubBank, batch: dict, cfg: DubConfig, sync_
     B = len(clips)
     frames = _window(bank.frames, clips, starts, T).flatten(0, 1)               # (B*T, H, W, 3) uint8
     mask = _window(bank.masks, clips, starts, T).flatten(0, 1)                   # (B*T, H, W)
-    vis = {k: _window(f[k], clips, starts, T).flatten(0, 1) for k in ("z_id", "z_amb", "hidden")}
+    vis = {k: _window(f[k], clips, starts, T).flatten(0, 1) for k in ("z_id", "z_amb")}
     vis["patches"] = _window(f["patches"], clips, starts, T).flatten(0, 1).float()
-    hidden = vis.pop("hidden")
     a = _window(f["a"], clips, starts, T)                                         # (B, T, D)
     drv = _window(f["drv_voc"], clips, starts, T)
     video = torch.from_numpy(batch["video"])[:, None, None]
     c = torch.where(video, drv, a).flatten(0, 1)                                  # (B*T, D)
     z_id = vis["z_id"].view(B, T, -1).mean(1, keepdim=True).expand(-1, T, -1).flatten(0, 1)
     prev_frames = torch.from_numpy(bank.frames[clips, batch["prev_t"]])          # (B, H, W, 3)
+    own = np.flatnonzero(batch["self_prev"])
+    if len(own):  # self-conditioning: at inference the previous frame is generated, artefacts included
+        with torch.no_grad():
+            cl, pt = torch.as_tensor(clips[own]), torch.as_tensor(batch["prev_t"][own])
+            ref = torch.from_numpy(bank.frames[clips[own], batch["prev2_t"][own]])
+            seen = {"patches": f["patches"][cl, pt].float(), "z_amb": f["z_amb"][cl, pt], "z_id": f["z_id"][cl, pt]}
+            cond = torch.where(torch.from_numpy(batch["video"][own])[:, None], f["drv_voc"][cl, pt], f["a"][cl, pt])
+            gen = dubber.generate(prev_frames[own], torch.from_numpy(bank.masks[clips[own], batch["prev_t"][own]]),
+                                  cond, z_id=seen["z_id"], prev_mem=dubber.prev_memory(ref, len(own)), visible=seen,
+                                  prev_image=ref)["image"]
+        prev_frames = prev_frames.clone()
+        prev_frames[torch.as_tensor(own)] = (gen * 255).round().clamp(0, 255).to(torch.uint8)
     with torch.set_grad_enabled(cfg.train_encoder and torch.is_grad_enabled()):
         mem = dubber.prev_memory(prev_frames, B)                                  # (B, 3+L, Dd)
     none = dubber.prev_memory(None, B)
