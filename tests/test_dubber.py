@@ -148,7 +148,7 @@ def test_finetune_runs_and_writes_a_checkpoint(net, tmp_path):
 
 
 def test_bench_dub_writes_every_key(net, tmp_path):
-    from synclipmae.tasks.dub import bench_dub
+    from synclipmae.tasks.dub_bench import bench_dub
 
     model_dir = net.save_pretrained(tmp_path / "ckpt")
     path = bench_dub(net, model_dir, tmp_path / "bench", seed=0, log=lambda m: None, clips=1, seconds=1.6,

@@ -545,7 +545,7 @@ def cmd_bench(args) -> int:
     if args.task == "downstream":
         from synclipmae.tasks.downstream import bench_downstream as run
     else:
-        from synclipmae.tasks.dub import bench_dub as run
+        from synclipmae.tasks.dub_bench import bench_dub as run
     from synclipmae.models.dubber import is_dubber_checkpoint
 
     if args.task == "dub" and is_dubber_checkpoint(args.model):  # a fine-tuned dubber: its own network scores it

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from synclipmae.tasks.dub_bench import bench_dub  # noqa: F401
 from synclipmae.tasks.sync import (DETECT_SIDE, FIX_SUFFIXES, SEGMENT_S, _segments, model_framing,
                                    quiet_native_stderr)
 from synclipmae.timing import TIMING
