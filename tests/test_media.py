@@ -41,10 +41,11 @@ def read_bars(img: np.ndarray) -> int:
 
 
 def write_media(path: Path, times_s=None, audio: np.ndarray | None = None, audio_rate: int = 48000,
-                layout: str = "stereo", size=(W, H), frame_fn=bars, codec: str = "libx264") -> Path:
+                layout: str = "stereo", size=(W, H), frame_fn=bars, codec: str = "libx264",
+                options: dict | None = None) -> Path:
     """Video frame i shown at times_s[i] (seconds; None: no video stream) plus optional audio
-    float32 [S, C] at audio_rate (AAC in mp4, PCM in wav/mkv)."""
-    c = av.open(str(path), "w")
+    float32 [S, C] at audio_rate (AAC in mp4, PCM in wav/mkv); `options` go to the muxer."""
+    c = av.open(str(path), "w", options=options or {})
     tb = fractions.Fraction(1, 6000)  # exact for the usual frame rates and for whole milliseconds
     vs = None
     if times_s is not None:
@@ -273,18 +274,7 @@ def test_bad_files_raise_one_line_media_error(tmp_path, fn):
 
 def _faststart(path: Path, n: int = 100) -> Path:
     """An mp4 with its index first: cutting it leaves a file that opens but lacks frames."""
-    c = av.open(str(path), "w", options={"movflags": "faststart"})
-    vs = c.add_stream("libx264", rate=FPS)
-    vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-    for i in range(n):
-        f = av.VideoFrame.from_ndarray(bars(i), format="rgb24")
-        f.pts = i
-        for p in vs.encode(f):
-            c.mux(p)
-    for p in vs.encode(None):
-        c.mux(p)
-    c.close()
-    return path
+    return write_media(path, const_times(n, FPS), options={"movflags": "faststart"})
 
 
 def test_truncated_or_corrupt_video_raises_unless_partial_allowed(tmp_path):

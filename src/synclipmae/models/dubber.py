@@ -411,20 +411,15 @@ class Dubber(nn.Module):
     # ------------------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: str | Path, meta: dict | None = None) -> Path:
         """Write config.json (format, SyncLipMAE config, DubConfig, meta) and model.safetensors."""
-        from safetensors.torch import save_file
+        from synclipmae.train.checkpoint import save_weights
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         config = {"format": FORMAT, "synclipmae": json.loads(config_json(self.net.cfg)),
                   "dub": dataclasses.asdict(self.cfg), "meta": meta or {}}
-        (directory / "config.json").write_text(json.dumps(config, indent=2))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-        return directory
+        return save_weights(directory, json.dumps(config, indent=2), self)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "Dubber":
-        from safetensors.torch import load_file
+        from synclipmae.train.checkpoint import load_weights
 
         directory = Path(directory)
         if not is_dubber_checkpoint(directory):
@@ -436,7 +431,7 @@ class Dubber(nn.Module):
         if unknown:
             raise ValueError(f"{directory}/config.json: unknown dub settings {unknown}")
         dubber = cls(SyncLipMAE(config_from_dict(config["synclipmae"])), DubConfig(**config["dub"]))
-        dubber.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(map_location)))
+        load_weights(dubber, directory, map_location)
         dubber.meta = config.get("meta", {})
         return dubber.eval()
 

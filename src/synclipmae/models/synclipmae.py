@@ -277,26 +277,19 @@ class SyncLipMAE(nn.Module):
     # ------------------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config.json and model.safetensors (no pickle) into `directory`."""
-        from safetensors.torch import save_file
+        from synclipmae.train.checkpoint import save_weights
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(config_json(self.cfg))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-        return directory
+        return save_weights(directory, config_json(self.cfg), self)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "SyncLipMAE":
-        from safetensors.torch import load_file
+        from synclipmae.train.checkpoint import load_weights
 
         directory = Path(directory)
         if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
             raise FileNotFoundError(f"{directory} is not a synclipmae checkpoint (needs config.json and model.safetensors)")
         cfg = config_from_dict(json.loads((directory / "config.json").read_text()))
-        model = cls(cfg)
-        model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(map_location)))
-        return model.eval()
+        return load_weights(cls(cfg), directory, map_location).eval()
 
 
 # ---------------------------------------------------------------------------------- presets

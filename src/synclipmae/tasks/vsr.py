@@ -253,19 +253,15 @@ def error_rates(refs: list[str], hyps: list[str]) -> dict:
 # ------------------------------------------------------------------------------------------------ files
 
 def save_vsr(head: VSRHead, tokenizer, directory, extra: dict | None = None) -> Path:
-    from safetensors.torch import save_file
+    from synclipmae.train.checkpoint import save_weights
 
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
     cfg = {"in_dim": head.inp.in_features, "head": asdict(head.cfg), "tokenizer": tokenizer.to_dict(), **(extra or {})}
-    (d / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
-    save_file({k: v.detach().contiguous() for k, v in head.state_dict().items()}, str(d / "model.safetensors"))
-    return d
+    return save_weights(directory, json.dumps(cfg, indent=1) + "\n", head)
 
 
 def load_vsr(directory) -> tuple[VSRHead, object, dict]:
     """(head, tokenizer, config dict) from a folder written by save_vsr."""
-    from safetensors.torch import load_file
+    from synclipmae.train.checkpoint import load_weights
 
     d = Path(directory)
     if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
@@ -273,8 +269,7 @@ def load_vsr(directory) -> tuple[VSRHead, object, dict]:
     cfg = json.loads((d / "config.json").read_text())
     tokenizer = tokenizer_from_dict(cfg["tokenizer"])
     head = VSRHead(cfg["in_dim"], len(tokenizer), VSRConfig(**cfg["head"]))
-    head.load_state_dict(load_file(str(d / "model.safetensors")))
-    return head.eval(), tokenizer, cfg
+    return load_weights(head, d).eval(), tokenizer, cfg
 
 
 # ------------------------------------------------------------------------------------------------ files in, report out
@@ -285,13 +280,13 @@ def file_sequences(examples, model, backend: str = "auto", progress: bool = True
     from tqdm import tqdm
 
     from synclipmae.media.decode import MediaError
-    from synclipmae.tasks.features import extract
+    from synclipmae.tasks.features import extract, longest_track
     from synclipmae.tasks.sync import SyncError
 
     kept, failures = [], []
     for ex in tqdm(examples, desc="features", unit="file", disable=not progress, leave=False):
         try:
-            track = max(extract(ex.path, model, backend=backend), key=lambda t: t.end_frame - t.start_frame)
+            track = longest_track(extract(ex.path, model, backend=backend, with_audio=False))
             kept.append((ex, track.tokens["z_voc"]))
         except (MediaError, SyncError) as err:
             failures.append({"path": str(ex.path), "error": " ".join(str(err).split())})

@@ -15,6 +15,27 @@ from pathlib import Path
 import torch
 
 
+def save_weights(directory: str | Path, config_text: str, module: torch.nn.Module) -> Path:
+    """Write `directory`/config.json (`config_text`) and model.safetensors (the module's state, no
+    pickle): the folder format of every model here (SyncLipMAE, Dubber, the VSR head)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(config_text)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    return directory
+
+
+def load_weights(module: torch.nn.Module, directory: str | Path, map_location="cpu") -> torch.nn.Module:
+    """Load `directory`/model.safetensors into `module` (strict) and return it."""
+    from safetensors.torch import load_file
+
+    module.load_state_dict(load_file(str(Path(directory) / "model.safetensors"), device=str(map_location)))
+    return module
+
+
 def checkpoint_root(out: str | Path) -> Path:
     return Path(out) / "checkpoints"
 

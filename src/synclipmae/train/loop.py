@@ -16,7 +16,7 @@ import torch
 from synclipmae.config import Config, config_json
 from synclipmae.models.synclipmae import SyncLipMAE
 from synclipmae.train import dist
-from synclipmae.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
+from synclipmae.train.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
 from synclipmae.train.log import MetricLogger
 from synclipmae.train.optim import build_optimizer, lr_at, set_lr
 
@@ -90,9 +90,7 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
     logger = MetricLogger(out, enabled=dist.is_main())
     resume = latest_checkpoint(out)
     if resume is not None:
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(resume / "model.safetensors"), device=str(device)))
+        load_weights(model, resume, device)
         state = load_train_state(resume)
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
