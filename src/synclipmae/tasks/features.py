@@ -41,10 +41,12 @@ class TrackFeatures:
 
 
 @torch.no_grad()
-def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 256) -> list[TrackFeatures]:
-    """Per-track, per-frame tokens of the video file `path` (every face track of at least
-    10 frames, also those shorter than a sync window). Faceless frames belong to no track. Raises `MediaError` for unusable files and
-    `SyncError` when no face is found."""
+def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 256,
+            with_audio: bool = True) -> list[TrackFeatures]:
+    """Per-track, per-frame tokens of the video file `path` (every face track of at least 10 frames,
+    also those shorter than a sync window). Faceless frames belong to no track. with_audio=False
+    skips the audio tokens `a`. Raises `MediaError` for unusable files and `SyncError` when no face
+    is found."""
     from synclipmae.media.decode import load_audio
     from synclipmae.tasks.sync import SyncError, audio_tokens, iter_face_segments
 
@@ -55,7 +57,9 @@ def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 25
     for seg in iter_face_segments(path, model.cfg.model.img_size, audio=audio, need_audio=False,
                                   backend=backend):
         frames += seg.num_frames
-        a = audio_tokens(model, seg.audio).float().cpu().numpy() if seg.audio is not None and seg.tracks else None
+        a = None
+        if with_audio and seg.audio is not None and seg.tracks:
+            a = audio_tokens(model, seg.audio).float().cpu().numpy()                # (T_seg, D)
         for tc in seg.tracks:
             crops = torch.from_numpy(np.ascontiguousarray(tc.crops)).to(device)
             tokens = {k: v.float().cpu().numpy() for k, v in model.encode(crops, None, chunk=chunk).items()}
@@ -65,6 +69,11 @@ def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 25
     if not out:
         raise SyncError(f"{Path(path).name}: no face found in {frames} frames")
     return out
+
+
+def longest_track(tracks: list[TrackFeatures]) -> TrackFeatures:
+    """The track with the most frames: the speaker of a one-speaker clip."""
+    return max(tracks, key=lambda t: t.end_frame - t.start_frame)
 
 
 def save_features(tracks: list[TrackFeatures], out, meta: dict | None = None) -> Path:

@@ -229,9 +229,9 @@ def _file_features(path, model, tokens, backend: str = "auto") -> np.ndarray:
     ProbeInputError."""
     from pathlib import Path
 
-    from synclipmae.tasks.features import extract
+    from synclipmae.tasks.features import extract, longest_track
 
-    track = max(extract(path, model, backend=backend), key=lambda t: t.end_frame - t.start_frame)
+    track = longest_track(extract(path, model, backend=backend, with_audio="a" in tokens))
     if any(name not in track.tokens for name in tokens):
         raise ProbeInputError(f"{Path(path).name}: no audio stream, so no audio tokens a")
     return track.mean(tokens).astype(np.float32)
