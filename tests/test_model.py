@@ -63,6 +63,35 @@ def test_encode_returns_named_tokens_and_roundtrips(tmp_path):
         assert torch.equal(again[k], tokens[k])
 
 
+def test_motion_tokens_read_the_patches_view_b_keeps_most(tmp_path):
+    torch.manual_seed(0)
+    model = tiny()
+    assert model.motion_patches() is None  # never trained: every patch
+    model(random_batch(B=2, T=4))          # one training forward counts view B's kept patches
+    ids = model.motion_patches()
+    L = model.num_patches
+    assert ids.numel() == round(L * (1 - model.cfg.mask.ratio_b))
+    counts = model.view_b_counts
+    assert counts.sum() == 2 * 4 * ids.numel()
+    assert counts[ids].min() >= counts[~torch.isin(torch.arange(L), ids)].max()
+    mouth = patch_fraction(random_batch(B=1, T=1)["mouth_mask"][0], model.patch)[0] > 0
+    assert torch.isin(torch.flatnonzero(mouth), ids).all()  # lower-face patches are kept first
+    model.eval()
+    batch = random_batch(B=1, T=3, seed=1)
+    tokens = model.encode(batch["frames"])
+    only_voc = model.encode(batch["frames"], names=("z_voc",))
+    assert set(only_voc) == {"z_voc"} and torch.allclose(only_voc["z_voc"], tokens["z_voc"], atol=1e-6)
+    x = model.patchify((batch["frames"][0].float() / 255 - 0.5) / 0.25)
+    by_hand = model.encode_patches(x, ids[None].expand(3, -1))
+    assert torch.allclose(tokens["z_amb"][0], by_hand["z_amb"], atol=1e-5)       # motion view
+    assert torch.allclose(tokens["z_id"][0], model.encode_patches(x)["z_id"], atol=1e-5)  # every patch
+    model.save_pretrained(tmp_path / "ckpt")
+    assert torch.equal(load_model(tmp_path / "ckpt").motion_patches(), ids)
+    everything = SyncLipMAE(build_config(overrides=tiny_overrides(mask={"motion_view": "all"})))
+    everything.load_state_dict(model.state_dict())
+    assert everything.motion_patches() is None
+
+
 def test_forward_is_deterministic_in_the_batch_seeds():
     torch.manual_seed(0)
     model = tiny()

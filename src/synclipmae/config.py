@@ -55,6 +55,8 @@ class MaskConfig:
     face_bias: float = 0.5        # default: subtracted from the noise of face patches in view B (kept more often)
     mouth_bias: float = 0.5       # default: extra bias for lower-face patches in view B (mouth-weighted z_voc view)
     jitter: float = 0.2           # paper: photometric jitter of view B; default strength (0 disables)
+    motion_view: str = "frequent" # default: at inference z_voc and z_amb read the patches view B kept most
+                                  # often in training, as many as view B keeps ("all": every patch)
 
 
 @dataclass
@@ -240,6 +242,7 @@ def validate(cfg: Config) -> None:
         "model.audio.encoder": (m.audio.encoder, ("mel", "wav2vec2")),
         "train.strategy": (cfg.train.strategy, ("ddp", "fsdp")),
         "loss.negatives": (cfg.loss.negatives, ("batch", "clip")),
+        "mask.motion_view": (cfg.mask.motion_view, ("frequent", "all")),
     }
     for key, (value, options) in choices.items():
         if value not in options:

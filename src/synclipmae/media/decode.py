@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +33,8 @@ from typing import Iterator
 import numpy as np
 
 from synclipmae.timing import TIMING, AVTiming
+
+CONVERT_AHEAD = 8  # default: frames whose RGB conversion may run ahead of the consumer (bounded memory)
 
 __all__ = ["MediaError", "Decoded", "probe", "decode", "iter_frames", "load_audio"]
 
@@ -281,10 +285,33 @@ class _FrameReader:
         return arr
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """Output frames in order. The RGB conversion (and downscaling) of each runs on a worker
+        thread, overlapping the decoding of the next frames (FFmpeg releases the GIL in both)."""
+        pending: deque = deque()
+        with ThreadPoolExecutor(1) as pool:
+            for frame in self._schedule():
+                if not pending or pending[-1][0] is not frame:  # a repeated frame is converted once
+                    pending.append((frame, pool.submit(self._to_rgb, frame), []))
+                pending[-1][2].append(None)
+                while len(pending) > CONVERT_AHEAD:
+                    yield from self._converted(pending.popleft())
+            while pending:
+                yield from self._converted(pending.popleft())
+
+    def _converted(self, item) -> Iterator[np.ndarray]:
+        _, future, repeats = item
+        with _as_media_error(self.p, "decode video"):
+            rgb = future.result()
+        for _ in repeats:
+            yield rgb
+
+    def _schedule(self):
+        """The decoded frame shown at each output time t_start + j / fps (the same object when a
+        frame is repeated), in order: nearest-timestamp resampling to the output rate."""
         fps = self.timing.fps
         if self.max_out == 0:
             return
-        prev_t, prev_f, prev_rgb, last_dt = None, None, None, None
+        prev_t, prev_f, last_dt = None, None, None
         t_start = None
         j = 0  # next output index; output j is shown at t_start + j / fps
         with _as_media_error(self.p, "decode video"):
@@ -296,15 +323,13 @@ class _FrameReader:
                     mid = 0.5 * (prev_t + t)
                     # every target time up to the midpoint is nearest to the previous frame
                     while (self.max_out is None or j < self.max_out) and t_start + j / fps <= mid + 1e-9:
-                        if prev_rgb is None:
-                            prev_rgb = self._to_rgb(prev_f)
-                        yield prev_rgb
+                        yield prev_f
                         j += 1
                     if self.max_out is not None and j >= self.max_out:
                         self.stopped_early = True  # window filled: the rest of the file is not read
                         break
                     last_dt = t - prev_t
-                prev_t, prev_f, prev_rgb = t, f, None
+                prev_t, prev_f = t, f
             if prev_f is None:
                 raise MediaError(f"{self.p.name}: video stream has no decodable frames")
             # the last frame read lasts its own duration (else the previous interval, else 1 / fps_in)
@@ -331,9 +356,7 @@ class _FrameReader:
             if self.max_out is not None:
                 n_end = min(n_end, self.max_out)
             while j < n_end:
-                if prev_rgb is None:
-                    prev_rgb = self._to_rgb(prev_f)
-                yield prev_rgb
+                yield prev_f
                 j += 1
         self.count = j
 

@@ -431,7 +431,7 @@ class Dubber(nn.Module):
         if unknown:
             raise ValueError(f"{directory}/config.json: unknown dub settings {unknown}")
         dubber = cls(SyncLipMAE(config_from_dict(config["synclipmae"])), DubConfig(**config["dub"]))
-        load_weights(dubber, directory, map_location)
+        load_weights(dubber, directory, map_location, may_lack=("net.view_b_counts",))
         dubber.meta = config.get("meta", {})
         return dubber.eval()
 

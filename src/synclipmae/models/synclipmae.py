@@ -56,6 +56,8 @@ class SyncLipMAE(nn.Module):
         self.patch_embed = nn.Linear(patch_dim, m.width)  # reshape + linear: 4.6x faster than Conv2d on CPU
         self.register_buffer("pos_embed", sincos_pos_embed_2d(m.width, self.grid)[None], persistent=False)
         self.prompts = nn.Parameter(torch.randn(len(self.prompt_names), m.width) * 0.02)
+        # how often view B kept each patch in training: the inference view of z_voc and z_amb (motion_patches)
+        self.register_buffer("view_b_counts", torch.zeros(self.num_patches))
         self.blocks = nn.ModuleList([Block(m.width, m.heads, m.mlp_ratio) for _ in range(m.depth)])
         self.norm = nn.LayerNorm(m.width)
 
@@ -162,22 +164,45 @@ class SyncLipMAE(nn.Module):
         """audio float [B, S], S = T * samples_per_frame -> a_t float [B, T, D]."""
         return self.audio(audio)
 
+    def motion_patches(self) -> torch.Tensor | None:
+        """ids long [Lk] of the patches z_voc and z_amb are read from at inference, or None for all.
+
+        Those tokens are trained on view B, which keeps Lk = (1 - ratio_b) L patches, face and lower
+        face first. Reading them at inference from the Lk patches view B kept most often in training
+        (mask.motion_view = "frequent", default) matches what they were trained on; the crops of
+        SynthTalk and of the real-video path are framed alike. None (every patch) with
+        mask.motion_view = "all" or for a model that was never trained (no counts)."""
+        if self.cfg.mask.motion_view == "all" or not bool(self.view_b_counts.any()):
+            return None
+        keep = max(1, int(round(self.num_patches * (1 - self.cfg.mask.ratio_b))))
+        return torch.argsort(self.view_b_counts, descending=True, stable=True)[:keep].sort().values
+
     @torch.no_grad()
-    def encode(self, frames: torch.Tensor, audio: torch.Tensor | None = None, chunk: int = 256) -> dict:
+    def encode(self, frames: torch.Tensor, audio: torch.Tensor | None = None, chunk: int = 256,
+               names: tuple[str, ...] | None = None) -> dict:
         """The downstream interface. frames uint8/float [B, T, H, W, 3] (or [T, H, W, 3]); audio
         float [B, S] (or [S]) or None. Returns named per-frame tokens float [B, T, D]: z_id, z_voc,
-        z_amb (those the variant has) and, with audio, a. No masking, no jitter."""
+        z_amb (those the variant has, or those in `names`) and, with audio, a. No masking, no jitter:
+        z_id reads every patch (view A is uniform), z_voc and z_amb the `motion_patches` view."""
         squeeze = frames.dim() == 4
         if squeeze:
             frames = frames[None]
             audio = audio[None] if audio is not None else None
         B, T = frames.shape[:2]
+        names = [n for n in self.prompt_names if names is None or n in names]
+        motion = self.motion_patches()
+        passes = [(None, [n for n in names if motion is None or n == "z_id"]),
+                  (motion, [n for n in names if motion is not None and n != "z_id"])]
         flat = frames.flatten(0, 1)
-        parts = []
+        tokens = {n: [] for n in names}
         for i in range(0, flat.shape[0], chunk):  # bounded memory for long videos
             x = self.patchify((self.to_unit(flat[i:i + chunk]) - PIXEL_MEAN) / PIXEL_STD)
-            parts.append({k: v for k, v in self.encode_patches(x).items() if k != "patches"})
-        tokens = {k: torch.cat([p[k] for p in parts]).view(B, T, -1) for k in parts[0]}
+            for ids, wanted in passes:
+                if wanted:
+                    out = self.encode_patches(x, None if ids is None else ids.to(x.device)[None].expand(x.shape[0], -1))
+                    for n in wanted:
+                        tokens[n].append(out[n])
+        tokens = {n: torch.cat(v).view(B, T, -1) for n, v in tokens.items()}
         if audio is not None:
             tokens["a"] = self.encode_audio(audio.float())
         return {k: v[0] for k, v in tokens.items()} if squeeze else tokens
@@ -216,6 +241,8 @@ class SyncLipMAE(nn.Module):
         view_a, (patches_b, ids_keep_b) = self.mask_views(
             frames, batch["face_mask"], batch["mouth_mask"], draws, draws["rec"])
         tok_b = self.encode_patches(patches_b, ids_keep_b)                      # (B*T, ...)
+        if self.training:
+            self.view_b_counts.index_add_(0, ids_keep_b.flatten(), torch.ones(ids_keep_b.numel(), device=ids_keep_b.device))
         a = self.encode_audio(batch["audio"]).flatten(0, 1)                     # (B*T, D)
         out: dict = {}
         loss = frames.new_zeros(())
@@ -289,7 +316,7 @@ class SyncLipMAE(nn.Module):
         if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
             raise FileNotFoundError(f"{directory} is not a synclipmae checkpoint (needs config.json and model.safetensors)")
         cfg = config_from_dict(json.loads((directory / "config.json").read_text()))
-        return load_weights(cls(cfg), directory, map_location).eval()
+        return load_weights(cls(cfg), directory, map_location, may_lack=("view_b_counts",)).eval()
 
 
 # ---------------------------------------------------------------------------------- presets

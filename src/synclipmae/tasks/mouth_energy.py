@@ -27,7 +27,7 @@ class MouthEnergyModel(torch.nn.Module):
     def _z(x: torch.Tensor) -> torch.Tensor:
         return (x - x.mean()) / (x.std() + 1e-6)
 
-    def encode(self, frames: torch.Tensor, audio: torch.Tensor | None = None, chunk: int = 256) -> dict:
+    def encode(self, frames: torch.Tensor, audio: torch.Tensor | None = None, chunk: int = 256, names=None) -> dict:
         """frames [..., S, S, 3] -> {"z_voc": [..., 1]} (and "a" with audio, like SyncLipMAE.encode)."""
         S = frames.shape[-2]
         mouth = frames.float()[..., int(0.62 * S):int(0.86 * S), int(0.3 * S):int(0.7 * S), :]

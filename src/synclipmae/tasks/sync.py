@@ -333,7 +333,7 @@ def audio_tokens(model, audio: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def track_tokens(model, crops: np.ndarray) -> torch.Tensor:
     """uint8 [N, S, S, 3] crops at model.cfg.model.img_size -> z_voc float [N, D] (`model.encode`)."""
-    return model.encode(torch.from_numpy(np.ascontiguousarray(crops)).to(_device(model)), None)["z_voc"]
+    return model.encode(torch.from_numpy(np.ascontiguousarray(crops)).to(_device(model)), None, names=("z_voc",))["z_voc"]
 
 
 def scored_range(start: int, end: int, num_frames: int, max_offset: int = MAX_OFFSET) -> tuple[int, int]:

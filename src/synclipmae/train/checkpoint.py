@@ -28,11 +28,17 @@ def save_weights(directory: str | Path, config_text: str, module: torch.nn.Modul
     return directory
 
 
-def load_weights(module: torch.nn.Module, directory: str | Path, map_location="cpu") -> torch.nn.Module:
-    """Load `directory`/model.safetensors into `module` (strict) and return it."""
+def load_weights(module: torch.nn.Module, directory: str | Path, map_location="cpu",
+                 may_lack: tuple[str, ...] = ()) -> torch.nn.Module:
+    """Load `directory`/model.safetensors into `module` (strict, except that the keys in `may_lack`
+    may be absent: they keep their initial values) and return it."""
     from safetensors.torch import load_file
 
-    module.load_state_dict(load_file(str(Path(directory) / "model.safetensors"), device=str(map_location)))
+    state = load_file(str(Path(directory) / "model.safetensors"), device=str(map_location))
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    bad = [k for k in missing if k not in may_lack] + list(unexpected)
+    if bad:
+        raise RuntimeError(f"{directory}: weights do not match the model ({', '.join(bad[:5])})")
     return module
 
 
