@@ -290,7 +290,7 @@ def finetune_dubber(model: SyncLipMAE, out_dir, minutes: float | None = None, se
             logger.log(step, {**metrics, "lr": opt.param_groups[0]["lr"], "elapsed": time.perf_counter() - t0})
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.1f}")
         now = time.perf_counter() - t0
-        bar.update(min(now, budget) - bar.n if budget > 0 else 1)
+        bar.update(int(min(now, budget)) - bar.n if budget > 0 else 1)  # whole seconds
     bar.close()
     logger.close()
     dubber.eval()

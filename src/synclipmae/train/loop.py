@@ -137,7 +137,7 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
         step += 1
         took = time.perf_counter() - started
         elapsed += took
-        bar.update(1 if budget <= 0 else min(took, max(budget - bar.n, 0)))
+        bar.update(1 if budget <= 0 else min(int(elapsed), int(budget)) - bar.n)  # whole seconds
         if step % tc.log_every == 0 or step == 1:
             metrics = {k: float(dist.all_reduce_mean(v.detach().float())) for k, v in result.items()
                        if torch.is_tensor(v) and v.dim() == 0}
