@@ -72,12 +72,12 @@ def make_split(split: str, clips: int, cfg: DownstreamConfig, size: int, seed: i
 
 
 @torch.no_grad()
-def encode_split(model, split: Split, progress: bool = True) -> dict:
-    """{token name: float32 [C, Tc, D]} for every clip (no audio)."""
+def encode_split(model, split: Split, names, progress: bool = True) -> dict:
+    """{token name: float32 [C, Tc, D]} for every clip (no audio), the tokens in `names` only."""
     from tqdm import tqdm
 
-    out = [model.encode(torch.from_numpy(f), None) for f in tqdm(split.frames, desc="encode", leave=False,
-                                                                   disable=not progress)]
+    out = [model.encode(torch.from_numpy(f), None, names=tuple(names))
+           for f in tqdm(split.frames, desc="encode", leave=False, disable=not progress)]
     return {k: np.stack([o[k].float().numpy() for o in out]) for k in out[0]}
 
 
@@ -145,19 +145,21 @@ def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamCo
     train = make_split("train", cfg.train_clips, cfg, size, cfg.seed + _HEAD_SEED, progress)
     test = make_split("test", cfg.test_clips, cfg, size, cfg.seed + _TEST_SEED, progress)
     torch.manual_seed(cfg.seed)
-    encoders = {"synclipmae": (model, str(model_dir)), "random-init": (SyncLipMAE(model.cfg).eval(), None)}
+    untrained = SyncLipMAE(model.cfg).eval()
+    untrained.view_b_counts.copy_(model.view_b_counts)  # the same inference view: only the weights differ
+    encoders = {"synclipmae": (model, str(model_dir)), "random-init": (untrained, None)}
     found = baseline_checkpoints(model_dir)
     for name in ("syncnet-style", "mae-only"):
         if name in found and Path(found[name]).is_dir():
             encoders[name] = (SyncLipMAE.from_pretrained(found[name]), found[name])
         else:
             log(f"[bench] {name}: no checkpoint in the demo run's report.json (run 'synclipmae demo --baselines'); skipped")
-    results = {}
+    results, names = {}, {*cfg.tokens, "z_voc"}  # z_voc: lip reading
     for name, (encoder, ckpt) in encoders.items():
         log(f"[bench] {name}: encoding and training the heads")
         encoder.eval()
-        results[name] = {"checkpoint": ckpt, **score_heads(encode_split(encoder, train, progress),
-                                                           encode_split(encoder, test, progress),
+        results[name] = {"checkpoint": ckpt, **score_heads(encode_split(encoder, train, names, progress),
+                                                           encode_split(encoder, test, names, progress),
                                                            train, test, cfg, progress)}
         r = results[name]
         log(f"[bench] {name}: emotion {r['emotion_accuracy']:.3f}  action mAP {r['action_map']:.3f}  "
