@@ -24,8 +24,9 @@ pytest.importorskip("cv2")
 
 from synclipmae.media.decode import decode, load_audio, probe  # noqa: E402
 from synclipmae.media.write import write_video, write_wav  # noqa: E402
-from synclipmae.tasks.dub import (Stacked, _crop, dub_file, find_faces, frames_in_order, output_order,  # noqa: E402
+from synclipmae.tasks.dub import (Stacked, dub_file, find_faces, frames_in_order, output_order,  # noqa: E402
                                   paste_crop)
+from synclipmae.tasks.sync import crop_square  # noqa: E402
 
 FPS, SR, SPF = TIMING.fps, TIMING.sample_rate, TIMING.samples_per_frame
 RECORD_KEYS = {"input", "status", "error", "output", "mode", "driving", "frames", "source_frames", "dubbed_frames",
@@ -137,7 +138,7 @@ def test_paste_crop_inverts_the_crop_and_leaves_the_rest():
     frame = cv2.normalize(frame, None, 0, 255, cv2.NORM_MINMAX)
     half = cv2.resize(frame, (160, 120), interpolation=cv2.INTER_AREA)       # a detection copy, 0.5x
     size = 64
-    crop, (x0, y0, s) = _crop(half, 80.3, 61.7, 70.4, size)
+    crop, (x0, y0, s) = crop_square(half, 80.3, 61.7, 70.4, size)
     rect = (x0 * 2, y0 * 2, s * 2, s * 2)
     yy, xx = np.mgrid[0:size, 0:size]
     mask = (yy - 40) ** 2 + (xx - 32) ** 2 < 18 ** 2                          # a disk in the lower half

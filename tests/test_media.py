@@ -497,3 +497,34 @@ def test_real_clip_face_track(backend):
         assert tr.landmarks is not None and tr.landmarks.shape == (len(tr), 468, 2)
     w = tr.boxes[:, 2] - tr.boxes[:, 0]
     assert np.abs(np.diff(w)).max() < 0.1 * w.mean()  # smoothed: the box size does not jump
+
+
+def test_crop_pieces_rereads_small_faces_at_full_resolution(tmp_path, monkeypatch):
+    """A face too small in the detection copy is cropped from a re-read of the source; both kinds of
+    piece report their crop squares in source pixels, and match crops of the full-resolution frames."""
+    from synclipmae.media.faces import FaceTrack
+    from synclipmae.tasks.sync import crop_pieces, crop_square
+
+    w, h = 640, 480
+    ramp = lambda i: np.stack(np.broadcast_arrays(                                   # noqa: E731
+        np.linspace(0, 255, w)[None].repeat(h, 0), np.linspace(0, 255, h)[:, None].repeat(w, 1),
+        np.full((h, w), 40.0 + 10 * i)), -1).astype(np.uint8)
+    p = write_media(tmp_path / "ramp.mp4", const_times(10, FPS), size=(w, h), frame_fn=ramp)
+    d = decode(p, max_side=160, with_audio=False)                                     # 160 x 120: 1/4 scale
+    full = decode(p, with_audio=False).frames
+    small = FaceTrack(0, 0, 10, np.tile(np.float32([[60, 40, 90, 70]]), (10, 1)))   # crop side 45 < 96
+    big = FaceTrack(1, 2, 6, np.tile(np.float32([[10, 10, 110, 110]]), (4, 1)))     # crop side 150
+    import synclipmae.media.decode as media_decode
+
+    rereads = []
+    monkeypatch.setattr(media_decode, "iter_frames", lambda *a, **k: rereads.append(k["max_side"]) or iter_frames(*a, **k))
+    (crops_s, rects_s), (crops_b, rects_b) = crop_pieces(p, d, [(small, 0.25), (big, 0.25)], 96, 0.0, None)
+    assert rereads == [352]  # one re-read, at the side that gives the small face's crop 96 px (16-px steps)
+    assert crops_s.shape == (10, 96, 96, 3) and crops_b.shape == (4, 96, 96, 3)
+    assert np.allclose(rects_s, [210, 130, 180, 180], atol=2)                        # 4x the detection square
+    assert np.allclose(rects_b, [-60, -60, 600, 600], atol=4)
+    for t in range(10):
+        want = crop_square(full[t], 300, 220, 180, 96)[0].astype(float)
+        assert np.abs(crops_s[t] - want).mean() < 3
+    want = crop_square(full[3], 240, 240, 600, 96)[0].astype(float)
+    assert np.abs(crops_b[1] - want).mean() < 4

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synclipmae.tasks.sync import (DETECT_SIDE, FIX_SUFFIXES, SEGMENT_S, _segments, model_framing,
+from synclipmae.tasks.sync import (DETECT_SIDE, FIX_SUFFIXES, SEGMENT_S, _segments, crop_pieces, model_framing,
                                    quiet_native_stderr)
 from synclipmae.timing import TIMING
 
@@ -127,16 +127,6 @@ def _main_face_pieces(tracks: list, T: int) -> list:
     return pieces
 
 
-def _crop(frame: np.ndarray, cx: float, cy: float, side: float, size: int) -> tuple[np.ndarray, tuple]:
-    """The crop `FaceTrack.crops` takes (the square rounded to whole pixels, resized to `size`) and
-    that square as (x0, y0, s) in pixels of `frame`."""
-    from synclipmae.media.faces import _crop_square
-
-    s = max(1, int(round(side)))
-    x0, y0 = int(round(cx - s / 2)), int(round(cy - s / 2))
-    return _crop_square(frame, x0 + s / 2, y0 + s / 2, s, size), (x0, y0, s)
-
-
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     """Overlap of two rectangles x0, y0, w, h."""
     iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -154,7 +144,7 @@ def find_faces(path, size: int, backend: str = "auto", masks: bool = True, segme
     folder where the crops and masks of a video read in several segments are kept (memory-mapped),
     so memory does not grow with the video's length. Raises MediaError for unusable files; frames
     without a face are only marked (track -1)."""
-    from synclipmae.media.decode import MediaError, decode, iter_frames, probe
+    from synclipmae.media.decode import MediaError, decode, probe
     from synclipmae.media.faces import track_faces
 
     info = probe(path)
@@ -174,7 +164,6 @@ def find_faces(path, size: int, backend: str = "auto", masks: bool = True, segme
             raise
         T, fps_in = d.num_frames, d.fps_in
         W, H = int(d.meta["width"]), int(d.meta["height"])
-        sx, sy = d.frames.shape[2] / W, d.frames.shape[1] / H             # detection px per source px
         with quiet_native_stderr(quiet):
             faces = track_faces(d.frames, backend=backend, landmarks=masks)
         backend_used = faces.backend
@@ -182,46 +171,15 @@ def find_faces(path, size: int, backend: str = "auto", masks: bool = True, segme
         crops = np.zeros((T, size, size, 3), np.uint8)
         mouth = np.zeros((T, size, size), bool) if masks else None
         rects = np.zeros((T, 4), np.float64)
-        small = []  # pieces whose crop is smaller than `size` in the detection copy (and the source is larger)
-        for piece in _main_face_pieces(faces.tracks, T):
-            framed, margin = model_framing(piece, faces.backend)
-            squares = framed.crop_squares(margin).astype(np.float64)       # (n, 3) cx, cy, side in detection px
+        framed = [model_framing(piece, faces.backend) for piece in _main_face_pieces(faces.tracks, T)]
+        for (piece, margin), (piece_crops, piece_rects) in zip(framed, crop_pieces(path, d, framed, size, start_s, dur)):
             frames_of = slice(piece.start_frame, piece.end_frame)
-            track[frames_of] = next_id + piece.track
+            read = np.isfinite(piece_rects[:, 0])                           # frames a short re-read never reached
+            track[frames_of] = np.where(read, next_id + piece.track, -1)
+            crops[frames_of], rects[frames_of] = piece_crops, np.nan_to_num(piece_rects)
             if masks:
-                mouth[frames_of] = framed.masks(size, margin)[1]
-            if np.median(squares[:, 2]) < size and d.meta["scale"] < 0.999:
-                small.append((piece, squares))
-                continue
-            for k, (cx, cy, side) in enumerate(squares):
-                t = piece.start_frame + k
-                crops[t], (x0, y0, s) = _crop(d.frames[t], cx, cy, side, size)
-                rects[t] = x0 / sx, y0 / sy, s / sx, s / sy
-        dec_w, dec_side = d.frames.shape[2], max(d.frames.shape[1:3])
+                mouth[frames_of] = piece.masks(size, margin)[1]
         d = None  # the detection copy is no longer needed
-        if small:  # re-read at the resolution that brings the smallest face to `size` (as sync does)
-            need = size / min(float(np.median(sq[:, 2])) for _, sq in small)
-            hi_side = int(min(max(W, H), np.ceil(dec_side * need / 16) * 16))
-            at = {}
-            for piece, squares in small:
-                for k in range(len(piece)):
-                    at[piece.start_frame + k] = squares[k]
-            last = None
-            for t, frame in enumerate(iter_frames(path, max_side=hi_side, start_s=start_s, duration_s=dur)):
-                if t >= T:
-                    break
-                if t in at:
-                    f = frame.shape[1] / dec_w                               # hi-res px per detection px
-                    cx, cy, side = at.pop(t) * f
-                    crops[t], (x0, y0, s) = _crop(frame, cx, cy, side, size)
-                    kx, ky = W / frame.shape[1], H / frame.shape[0]          # source px per hi-res px
-                    rects[t] = x0 * kx, y0 * ky, s * kx, s * ky
-                    last = t
-            for t in sorted(at):  # a re-read that came up short repeats the last crop
-                if last is not None:
-                    crops[t], rects[t] = crops[last], rects[last]
-                else:
-                    track[t] = -1
         parts.append({"track": track, "crops": _spill(crops, spill, f"crops{i}"), "rects": rects,
                       "mouth": None if mouth is None else _spill(mouth, spill, f"mouth{i}")})
         next_id += max((tr.track for tr in faces.tracks), default=-1) + 1

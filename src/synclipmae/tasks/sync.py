@@ -217,31 +217,66 @@ def _place_audio(audio: np.ndarray, start_frame: int, num_frames: int) -> np.nda
     return out
 
 
-def _hires_crops(path, tracks: list, margins: list, size: int, start_s: float, duration_s: float | None,
-                 num_frames: int, dec_width: int, max_side: int) -> list[np.ndarray]:
-    """Crops of `tracks` (boxes in pixels of the detection copy, `dec_width` wide) from a streamed
-    re-read of the video at `max_side`: uint8 [N, size, size, 3] each."""
-    from synclipmae.media.decode import iter_frames
-    from synclipmae.media.faces import FaceTrack
+def crop_square(frame: np.ndarray, cx: float, cy: float, side: float, size: int) -> tuple[np.ndarray, tuple]:
+    """The crop `FaceTrack.crops` takes (the square rounded to whole pixels, resized to `size`) and
+    that square as (x0, y0, s) in pixels of `frame`."""
+    from synclipmae.media.faces import _crop_square
 
-    out = [np.zeros((len(tr), size, size, 3), np.uint8) for tr in tracks]
-    scaled = None
-    j = -1
-    for j, frame in enumerate(iter_frames(path, max_side=max_side, start_s=start_s, duration_s=duration_s)):
-        if j >= num_frames:
-            break
-        if scaled is None:
-            scaled = [tr.scaled(frame.shape[1] / dec_width) for tr in tracks]
-        for k, tr in enumerate(scaled):
-            if tr.start_frame <= j < tr.end_frame:
-                i = j - tr.start_frame
-                one = FaceTrack(tr.track, 0, 1, tr.boxes[i:i + 1])             # this frame's box only
-                out[k][i] = one.crops(frame[None], size, margins[k])[0]
-    for k, tr in enumerate(tracks):  # a re-read that came up short repeats its last crop
-        last = min(len(tr), max(0, j + 1 - tr.start_frame))
-        if 0 < last < len(tr):
-            out[k][last:] = out[k][last - 1]
+    s = max(1, int(round(side)))
+    x0, y0 = int(round(cx - s / 2)), int(round(cy - s / 2))
+    return _crop_square(frame, x0 + s / 2, y0 + s / 2, s, size), (x0, y0, s)
+
+
+def crop_pieces(path, d, framed: list, size: int, start_s: float, duration_s: float | None) -> list:
+    """Crop face pieces at `size` px.
+
+    d: the segment decoded at detection size (`Decoded`); framed: [(FaceTrack, margin)] from
+    `model_framing`, whole tracks or parts of them, boxes in pixels of d.frames. Returns per piece
+    (crops uint8 [n, size, size, 3], rects float [n, 4]: each crop's square as x0, y0, width, height in
+    pixels of the source video; NaN where no frame could be read). A piece whose crop is smaller than
+    `size` in the detection copy, while the source is larger, is cropped from a streamed re-read at the
+    resolution that brings the smallest such face to `size`; a re-read that comes up short repeats the
+    piece's last crop."""
+    from synclipmae.media.decode import iter_frames
+
+    W, H = int(d.meta["width"]), int(d.meta["height"])
+    out, small = [], {}
+    for k, (piece, margin) in enumerate(framed):
+        squares = piece.crop_squares(margin).astype(np.float64)                 # (n, 3) cx, cy, side
+        out.append((np.zeros((len(piece), size, size, 3), np.uint8), np.full((len(piece), 4), np.nan)))
+        if np.median(squares[:, 2]) < size and d.meta["scale"] < 0.999:
+            small[k] = squares
+            continue
+        for i, square in enumerate(squares):
+            _crop_into(out[k], i, d.frames[piece.start_frame + i], square, size, W, H)
+    if small:
+        need = size / min(float(np.median(sq[:, 2])) for sq in small.values())
+        f = None
+        hi_side = int(min(max(W, H), np.ceil(max(d.frames.shape[1:3]) * need / 16) * 16))
+        read = 0
+        for t, frame in enumerate(iter_frames(path, max_side=hi_side, start_s=start_s, duration_s=duration_s)):
+            if t >= d.num_frames:
+                break
+            read, f = t + 1, f or frame.shape[1] / d.frames.shape[2]           # hi-res px per detection px
+            for k, squares in small.items():
+                i = t - framed[k][0].start_frame
+                if 0 <= i < len(squares):
+                    _crop_into(out[k], i, frame, squares[i] * f, size, W, H)
+        for k in small:
+            crops, rects = out[k]
+            last = min(len(crops), max(0, read - framed[k][0].start_frame))
+            if 0 < last < len(crops):
+                crops[last:], rects[last:] = crops[last - 1], rects[last - 1]
     return out
+
+
+def _crop_into(out: tuple, i: int, frame: np.ndarray, square, size: int, W: int, H: int) -> None:
+    """Crop `frame` at square (cx, cy, side) into row i of out = (crops, rects); rects in pixels of
+    the W x H source video."""
+    crops, rects = out
+    crops[i], (x0, y0, s) = crop_square(frame, *square, size)
+    kx, ky = W / frame.shape[1], H / frame.shape[0]
+    rects[i] = x0 * kx, y0 * ky, s * kx, s * ky
 
 
 def iter_face_segments(path, size: int, audio: np.ndarray | None = None, need_audio: bool = True,
@@ -283,21 +318,10 @@ def iter_face_segments(path, size: int, audio: np.ndarray | None = None, need_au
         with quiet_native_stderr(quiet):
             faces = track_faces(d.frames, backend=backend, landmarks=masks, min_track_frames=min_track_frames)
         framed = [model_framing(tr, faces.backend) for tr in faces.tracks]
-        big, small = [], []  # small: the crop is smaller than `size` in the detection copy (and the source larger)
-        for (tr, margin) in framed:
-            side = float(np.median(tr.crop_squares(margin)[:, 2]))
-            (small if side < size and d.meta["scale"] < 0.999 else big).append((tr, margin, side))
-        clips = [(tr, margin, tr.crops(d.frames, size, margin)) for tr, margin, _ in big]
-        if small:
-            need = size / min(s for _, _, s in small)   # enlargement that brings the smallest face to `size`
-            src_side = max(int(info.get("width") or 0), int(info.get("height") or 0)) or 10**5
-            hi_side = int(min(src_side, np.ceil(max(d.frames.shape[1:3]) * need / 16) * 16))
-            hi = _hires_crops(path, [t for t, _, _ in small], [m for _, m, _ in small], size, start_s, dur, T,
-                              d.frames.shape[2], hi_side)
-            clips += [(tr, margin, c) for (tr, margin, _), c in zip(small, hi)]
+        cropped = crop_pieces(path, d, framed, size, start_s, dur)
         d = None  # the segment's frames are no longer needed
         out = []
-        for tr, margin, crops in sorted(clips, key=lambda x: x[0].track):
+        for (tr, margin), (crops, _) in sorted(zip(framed, cropped), key=lambda x: x[0][0].track):
             fm = mm = None
             if masks:
                 fm, mm = tr.masks(size, margin)
