@@ -287,22 +287,22 @@ class _FrameReader:
     def __iter__(self) -> Iterator[np.ndarray]:
         """Output frames in order. The RGB conversion (and downscaling) of each runs on a worker
         thread, overlapping the decoding of the next frames (FFmpeg releases the GIL in both)."""
-        pending: deque = deque()
+        pending: deque = deque()  # [decoded frame, future RGB array, times it is shown]
         with ThreadPoolExecutor(1) as pool:
             for frame in self._schedule():
-                if not pending or pending[-1][0] is not frame:  # a repeated frame is converted once
-                    pending.append((frame, pool.submit(self._to_rgb, frame), []))
-                pending[-1][2].append(None)
+                if pending and pending[-1][0] is frame:
+                    pending[-1][2] += 1  # a repeated frame is converted once
+                else:
+                    pending.append([frame, pool.submit(self._to_rgb, frame), 1])
                 while len(pending) > CONVERT_AHEAD:
-                    yield from self._converted(pending.popleft())
+                    yield from self._converted(*pending.popleft())
             while pending:
-                yield from self._converted(pending.popleft())
+                yield from self._converted(*pending.popleft())
 
-    def _converted(self, item) -> Iterator[np.ndarray]:
-        _, future, repeats = item
+    def _converted(self, frame, future, times: int) -> Iterator[np.ndarray]:
         with _as_media_error(self.p, "decode video"):
             rgb = future.result()
-        for _ in repeats:
+        for _ in range(times):
             yield rgb
 
     def _schedule(self):

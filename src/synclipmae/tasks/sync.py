@@ -251,13 +251,12 @@ def crop_pieces(path, d, framed: list, size: int, start_s: float, duration_s: fl
             _crop_into(out[k], i, d.frames[piece.start_frame + i], square, size, W, H)
     if small:
         need = size / min(float(np.median(sq[:, 2])) for sq in small.values())
-        f = None
         hi_side = int(min(max(W, H), np.ceil(max(d.frames.shape[1:3]) * need / 16) * 16))
         read = 0
         for t, frame in enumerate(iter_frames(path, max_side=hi_side, start_s=start_s, duration_s=duration_s)):
             if t >= d.num_frames:
                 break
-            read, f = t + 1, f or frame.shape[1] / d.frames.shape[2]           # hi-res px per detection px
+            read, f = t + 1, frame.shape[1] / d.frames.shape[2]                # f: hi-res px per detection px
             for k, squares in small.items():
                 i = t - framed[k][0].start_frame
                 if 0 <= i < len(squares):
