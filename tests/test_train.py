@@ -114,11 +114,13 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path):
     for args, expect in [(["pretrain", "train.lrr=1"], "did you mean 'train.lr'"),
                          (["pretrain", "--config", str(tmp_path / "missing.yaml")], "config file not found"),
                          (["pretrain", "train.steps=abc"], "needs an integer"),
-                         (["pretrain", "model.variant=mae"], "must be one of")]:
+                         (["pretrain", "model.variant=mae"], "must be one of"),
+                         (["demo", "--out", str(tmp_path / "demo"), "mask.ratio_aa=0.9"], "did you mean 'mask.ratio_a'")]:
         proc = _cli(*args)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 2, (args, err)
         assert expect in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "demo").exists()  # the demo checks its overrides before any work
 
 
 GLOO_WORKER = r'''
@@ -175,3 +177,12 @@ def test_two_gloo_processes_give_the_gradients_of_one(tmp_path):
     for k in g1:
         assert float((g1[k] - g2[k]).abs().max()) < 1e-4 * scale, k
     assert float(g1["proj_v.weight"].abs().max()) > 1e-3 * scale  # the contrastive path is really compared
+
+
+def test_demo_config_takes_overrides_but_keeps_its_own_run_fields(tmp_path):
+    from synclipmae.demo import demo_config
+
+    cfg = demo_config(tmp_path, 2.0, 7, "mae-only", ["mask.ratio_a=0.9", "train.seed=1", "model.variant=syncnet-style"])
+    assert cfg.mask.ratio_a == 0.9 and cfg.loss.rec_frames == 4   # the override and the demo's recipe
+    assert (cfg.train.seed, cfg.model.variant, cfg.train.minutes) == (7, "mae-only", 2.0)
+    assert cfg.train.out == str(tmp_path / "runs" / "mae-only")

@@ -37,11 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "demo", "SynthTalk -> pretrain tiny -> evaluate on unseen identities -> report", """
         synclipmae demo --out runs/demo
         synclipmae demo --out runs/demo-s3 --seed 3 --minutes 3
-        synclipmae demo --out runs/demo-bl --baselines     # also trains syncnet-style and mae-only""")
+        synclipmae demo --out runs/demo-bl --baselines     # also trains syncnet-style and mae-only
+        synclipmae demo --out runs/demo-a9 mask.ratio_a=0.9  # the demo's recipe with an override""")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     p.add_argument("--minutes", type=float, default=None, help="pretraining minutes per model (default: 6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baselines", action="store_true", help="also train and evaluate the two baselines")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the demo's recipe (every model trained)")
 
     p = _sub(sub, "synth", "write SynthTalk clips (mp4 + wav + json, or npz + json)", """
         synclipmae synth --out data/synth --clips 20
@@ -210,7 +212,7 @@ def cmd_demo(args) -> int:
     if minutes <= 0:
         raise UsageError("--minutes must be positive")
     report = run_demo(args.out, minutes=minutes, seed=args.seed, baselines=args.baselines,
-                      log=lambda m: print(m, file=sys.stderr))
+                      overrides=args.overrides, log=lambda m: print(m, file=sys.stderr))
     acc = report["sync_accuracy"]
     print(f"sync accuracy on unseen identities: 1s {acc['1s']:.3f}  2s {acc['2s']:.3f}  5s {acc['5s']:.3f}")
     print(f"report: {Path(args.out) / 'report.md'}")

@@ -20,13 +20,15 @@ DEFAULT_MINUTES = 6.0  # default: pretraining minutes, so the whole demo fits 10
 CONFIG_PATH = Path(__file__).with_name("demo.yaml")  # the demo's recipe: tiny + CPU training overrides
 
 
-def demo_config(out: Path, minutes: float, seed: int, variant: str = "synclipmae") -> Config:
+def demo_config(out: Path, minutes: float, seed: int, variant: str = "synclipmae", overrides=()) -> Config:
+    """The demo's recipe (demo.yaml on the tiny preset), then the user's `key=value` overrides; the
+    variant, minutes, seed and output folder are the demo's own."""
     from synclipmae.config import build_config
     from synclipmae.models.synclipmae import preset_model
 
-    overrides = [f"model.variant={variant}", f"train.minutes={minutes}", f"train.seed={seed}",
-                 f"train.out={out / 'runs' / variant}"]
-    return build_config(CONFIG_PATH, overrides, base={"model": preset_model("tiny")})
+    fixed = [f"model.variant={variant}", f"train.minutes={minutes}", f"train.seed={seed}",
+             f"train.out={out / 'runs' / variant}"]
+    return build_config(CONFIG_PATH, [*overrides, *fixed], base={"model": preset_model("tiny")})
 
 
 def _reconstruction_batch(T: int, size: int) -> dict:
@@ -41,7 +43,7 @@ def _reconstruction_batch(T: int, size: int) -> dict:
 
 
 def run_demo(out: str | Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, baselines: bool = False,
-             progress: bool = True, log=print) -> dict:
+             progress: bool = True, log=print, overrides=()) -> dict:
     from synclipmae.data.clips import synthtalk_bank
     from synclipmae.models.synclipmae import SyncLipMAE
     from synclipmae.train.log import read_metrics
@@ -49,9 +51,9 @@ def run_demo(out: str | Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, b
 
     started = time.time()
     out = Path(out)
+    base_cfg = demo_config(out, minutes, seed, overrides=overrides)  # a bad override fails here, before any work
     out.mkdir(parents=True, exist_ok=True)
     variants = ["synclipmae"] + (["syncnet-style", "mae-only"] if baselines else [])
-    base_cfg = demo_config(out, minutes, seed)
     log(f"[demo] generating {base_cfg.data.clips} SynthTalk training clips (train identities)")
     bank = synthtalk_bank(base_cfg.data.clips, base_cfg.data.seconds, seed, base_cfg.model.img_size,
                           workers=2, progress=progress)
@@ -61,7 +63,7 @@ def run_demo(out: str | Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, b
 
     results, checkpoints, metrics = {}, {}, {}
     for variant in variants:
-        cfg = demo_config(out, minutes, seed, variant)
+        cfg = demo_config(out, minutes, seed, variant, overrides)
         log(f"[demo] pretraining {variant} for {minutes:g} min -> {cfg.train.out}")
         checkpoints[variant] = pretrain(cfg, source=bank)
         metrics[variant] = read_metrics(cfg.train.out)
@@ -75,7 +77,8 @@ def run_demo(out: str | Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, b
 
     main = results["synclipmae"]
     report = {
-        "seed": seed, "minutes": minutes, "checkpoint": str(checkpoints["synclipmae"].resolve()),
+        "seed": seed, "minutes": minutes, "overrides": list(overrides),
+        "checkpoint": str(checkpoints["synclipmae"].resolve()),
         "sync_accuracy": main["sync_accuracy"], "disentanglement": main["disentanglement"],
         "train_steps": int(checkpoints["synclipmae"].name.removeprefix("step_")),
         "baselines": {v: {"checkpoint": str(checkpoints[v].resolve()), "sync_accuracy": results[v]["sync_accuracy"],
