@@ -87,6 +87,16 @@ def test_motion_tokens_read_the_patches_view_b_keeps_most(tmp_path):
     assert torch.allclose(tokens["z_id"][0], model.encode_patches(x)["z_id"], atol=1e-5)  # every patch
     model.save_pretrained(tmp_path / "ckpt")
     assert torch.equal(load_model(tmp_path / "ckpt").motion_patches(), ids)
+    # a checkpoint written before the counts existed loads and reads every patch; other gaps still fail
+    from safetensors.torch import load_file, save_file
+
+    weights = tmp_path / "ckpt" / "model.safetensors"
+    state = load_file(str(weights))
+    save_file({k: v for k, v in state.items() if k != "view_b_counts"}, str(weights))
+    assert load_model(tmp_path / "ckpt").motion_patches() is None
+    save_file({k: v for k, v in state.items() if k != "prompts"}, str(weights))
+    with pytest.raises(RuntimeError, match="prompts"):
+        load_model(tmp_path / "ckpt")
     everything = SyncLipMAE(build_config(overrides=tiny_overrides(mask={"motion_view": "all"})))
     everything.load_state_dict(model.state_dict())
     assert everything.motion_patches() is None

@@ -84,7 +84,8 @@ def mouth_scores(out: np.ndarray, truth: np.ndarray, region: np.ndarray) -> tupl
 
 @torch.no_grad()
 def mean_z_id(model, frames: np.ndarray) -> torch.Tensor:
-    return model.encode(torch.from_numpy(np.ascontiguousarray(frames)), None)["z_id"].mean(0)
+    """uint8 [N, H, W, 3] -> the mean z_id float [D] (z_id only: the motion-view pass is skipped)."""
+    return model.encode(torch.from_numpy(np.ascontiguousarray(frames)), None, names=("z_id",))["z_id"].mean(0)
 
 
 def make_case(k: int, seconds: float, size: int, seed: int) -> dict:
