@@ -151,8 +151,10 @@ def test_bench_downstream_writes_every_encoder_beside_the_baselines_of_the_demo_
     path = bench_downstream(SyncLipMAE.from_pretrained(main_ckpt), main_ckpt, tmp_path / "bench", cfg=cfg,
                             log=lambda m: None, progress=False)
     result = json.loads(path.read_text())
-    assert set(result) == {"synclipmae", "random-init", "syncnet-style", "settings"}  # mae-only: not in the report
-    for name in ("synclipmae", "random-init", "syncnet-style"):
+    assert set(result) == {"synclipmae", "random-init", "syncnet-style",  # mae-only: not in the report
+                           "pixels", "mouth-track", "settings"}
+    for name in ("synclipmae", "random-init", "syncnet-style", "pixels"):
         r = result[name]
         assert 0 <= r["emotion_accuracy"] <= 1 and 0 <= r["action_map"] <= 1 and r["vsr_wer"] >= 0
+    assert "emotion_accuracy" not in result["mouth-track"] and result["mouth-track"]["vsr_cer"] >= 0
     assert (tmp_path / "bench" / "downstream.png").is_file()

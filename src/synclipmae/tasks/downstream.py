@@ -13,6 +13,13 @@ heads train on clips of TRAIN identities (new sentences) and are scored on clips
     vsr_wer, vsr_cer   lip reading from the z_voc sequence (CTC, characters); 0 is perfect, lower is
                        better; decoded with a beam search and, by default, the SynthTalk lexicon (a
                        closed vocabulary of 400 words); vsr_wer_open is the same without the lexicon
+
+Two reference rows put those numbers in context (`DownstreamConfig.references`, our default on):
+    pixels        the same heads on raw pixels (each frame downscaled to 24x24 grey) in place of the
+                  tokens: a floor that an encoder should beat
+    mouth-track   lip reading only, from SynthTalk's ground-truth mouth track (the 5 numbers per frame
+                  that draw the mouth: opening, width, rounding, teeth, tongue): what the head reaches
+                  when the visual input is perfect, the ceiling of this head and data budget
 """
 from __future__ import annotations
 
@@ -23,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from synclipmae.tasks.vsr import VSRTrainConfig
 
 ENCODERS = ("synclipmae", "random-init", "syncnet-style", "mae-only")
+REFERENCES = ("pixels", "mouth-track")
 _HEAD_SEED, _TEST_SEED = 20_000, 30_000   # SynthTalk seed offsets: the demo uses `seed`, its evaluation seed + 10_000
 
 
@@ -43,6 +52,8 @@ class DownstreamConfig:
     beam: int = 8                   # default: CTC prefix beam width
     lexicon: bool = True            # default: snap decoded words to the SynthTalk vocabulary (closed set)
     workers: int = 2                # default: processes generating SynthTalk clips
+    references: bool = True         # default: also score the pixels floor and the mouth-track ceiling
+    pixel_side: int = 24            # default: side of the grey frames of the pixels reference
     seed: int = 0
 
 
@@ -52,6 +63,7 @@ class Split:
     emotion: np.ndarray   # int [C]
     actions: np.ndarray   # {0, 1} [C, 5]
     texts: list           # str per clip
+    mouth: list           # float32 [Tc, 5] per clip: the ground-truth mouth track
 
 
 def _make(job):
@@ -59,7 +71,7 @@ def _make(job):
 
     split, index, seconds, size, seed = job
     c = make_clip(split, index, seconds=seconds, size=size, seed=seed)
-    return c.frames, int(c.ambient.emotion), c.ambient.actions.copy(), c.vocal.text
+    return c.frames, int(c.ambient.emotion), c.ambient.actions.copy(), c.vocal.text, c.vocal.mouth
 
 
 def make_split(split: str, clips: int, cfg: DownstreamConfig, size: int, seed: int, progress: bool = True) -> Split:
@@ -68,7 +80,7 @@ def make_split(split: str, clips: int, cfg: DownstreamConfig, size: int, seed: i
     made = _map(_make, [(split, i, cfg.seconds, size, seed) for i in range(clips)], cfg.workers, progress,
                 desc=f"SynthTalk {split}")
     return Split([m[0] for m in made], np.array([m[1] for m in made]), np.stack([m[2] for m in made]),
-                 [m[3] for m in made])
+                 [m[3] for m in made], [m[4] for m in made])
 
 
 @torch.no_grad()
@@ -79,6 +91,12 @@ def encode_split(model, split: Split, names, progress: bool = True) -> dict:
     out = [model.encode(torch.from_numpy(f), None, names=tuple(names))
            for f in tqdm(split.frames, desc="encode", leave=False, disable=not progress)]
     return {k: np.stack([o[k].float().numpy() for o in out]) for k in out[0]}
+
+
+def pixel_features(split: Split, side: int) -> np.ndarray:
+    """float32 [C, Tc, side*side]: every frame in grey, area-averaged to side x side, in [0, 1]."""
+    grey = [torch.from_numpy(f).float().mean(-1)[:, None] / 255.0 for f in split.frames]  # (Tc, 1, H, W) each
+    return np.stack([F.adaptive_avg_pool2d(g, side).flatten(1).numpy() for g in grey])
 
 
 def pool(tokens: dict, names, how: str) -> np.ndarray:
@@ -92,31 +110,50 @@ def pool(tokens: dict, names, how: str) -> np.ndarray:
     return np.concatenate(parts, 1)
 
 
-def score_heads(train_tok: dict, test_tok: dict, train: Split, test: Split, cfg: DownstreamConfig,
-                progress: bool = True) -> dict:
-    """Emotion, action and lip-reading heads trained on `train` tokens, scored on `test` tokens."""
+def score_heads(probe_train, probe_test, seq_train: list, seq_test: list, train: Split, test: Split,
+                cfg: DownstreamConfig, progress: bool = True) -> dict:
+    """Emotion and action probes on per-clip features [C, F] (skipped when probe_train is None) and
+    the lip-reading head on per-frame sequences [Tc, D] per clip, trained on `train`, scored on `test`."""
     from synclipmae.data.synth import VOCABULARY
     from synclipmae.tasks.probe import accuracy, fit_probe, macro_f1, mean_average_precision
     from synclipmae.tasks.vsr import error_rates, train_vsr, transcribe
 
-    x_tr, x_te = pool(train_tok, cfg.tokens, cfg.pooling), pool(test_tok, cfg.tokens, cfg.pooling)
-    emo = fit_probe(x_tr, train.emotion, x_te, n_classes=5).argmax(1)
-    act = fit_probe(x_tr, train.actions, x_te, multilabel=True)
+    out = {}
+    if probe_train is not None:
+        emo = fit_probe(probe_train, train.emotion, probe_test, n_classes=5).argmax(1)
+        act = fit_probe(probe_train, train.actions, probe_test, multilabel=True)
+        out = {"emotion_accuracy": accuracy(test.emotion, emo), "emotion_macro_f1": macro_f1(test.emotion, emo),
+               "action_map": mean_average_precision(test.actions, act)}
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.head_threads)
     try:
-        head, tok = train_vsr(list(train_tok["z_voc"]), train.texts, cfg.vsr, progress=progress)
+        head, tok = train_vsr(seq_train, train.texts, cfg.vsr, progress=progress)
     finally:
         torch.set_num_threads(threads)
-    hyp_open = transcribe(head, tok, list(test_tok["z_voc"]), beam=cfg.beam)
+    hyp_open = transcribe(head, tok, seq_test, beam=cfg.beam)
     vsr_open = error_rates(test.texts, hyp_open)
-    vsr = error_rates(test.texts, transcribe(head, tok, list(test_tok["z_voc"]), beam=cfg.beam,
+    vsr = error_rates(test.texts, transcribe(head, tok, seq_test, beam=cfg.beam,
                                              lexicon=VOCABULARY)) if cfg.lexicon else vsr_open
-    return {"emotion_accuracy": accuracy(test.emotion, emo), "emotion_macro_f1": macro_f1(test.emotion, emo),
-            "action_map": mean_average_precision(test.actions, act),
-            "vsr_wer": vsr["wer"], "vsr_cer": vsr["cer"], "vsr_wer_open": vsr_open["wer"],
+    return {**out, "vsr_wer": vsr["wer"], "vsr_cer": vsr["cer"], "vsr_wer_open": vsr_open["wer"],
             "vsr_cer_open": vsr_open["cer"], "examples": [{"reference": r, "open": h}
                                                           for r, h in zip(test.texts[:3], hyp_open[:3])]}
+
+
+def score_encoder(encoder, train: Split, test: Split, cfg: DownstreamConfig, progress: bool = True) -> dict:
+    """The heads on an encoder's tokens: probes on `cfg.tokens` pooled over time, lip reading on z_voc."""
+    names = {*cfg.tokens, "z_voc"}
+    tr, te = encode_split(encoder, train, names, progress), encode_split(encoder, test, names, progress)
+    return score_heads(pool(tr, cfg.tokens, cfg.pooling), pool(te, cfg.tokens, cfg.pooling),
+                       list(tr["z_voc"]), list(te["z_voc"]), train, test, cfg, progress)
+
+
+def score_references(train: Split, test: Split, cfg: DownstreamConfig, progress: bool = True) -> dict:
+    """{"pixels": the heads on raw grey pixels, "mouth-track": lip reading from the true mouth track}."""
+    px_tr, px_te = pixel_features(train, cfg.pixel_side), pixel_features(test, cfg.pixel_side)
+    pixels = score_heads(pool({"pixels": px_tr}, ("pixels",), cfg.pooling), pool({"pixels": px_te}, ("pixels",), cfg.pooling),
+                         list(px_tr), list(px_te), train, test, cfg, progress)
+    mouth = score_heads(None, None, train.mouth, test.mouth, train, test, cfg, progress)
+    return {"pixels": pixels, "mouth-track": mouth}
 
 
 def baseline_checkpoints(model_dir) -> dict:
@@ -154,16 +191,16 @@ def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamCo
             encoders[name] = (SyncLipMAE.from_pretrained(found[name]), found[name])
         else:
             log(f"[bench] {name}: no checkpoint in the demo run's report.json (run 'synclipmae demo --baselines'); skipped")
-    results, names = {}, {*cfg.tokens, "z_voc"}  # z_voc: lip reading
+    results = {}
     for name, (encoder, ckpt) in encoders.items():
         log(f"[bench] {name}: encoding and training the heads")
-        encoder.eval()
-        results[name] = {"checkpoint": ckpt, **score_heads(encode_split(encoder, train, names, progress),
-                                                           encode_split(encoder, test, names, progress),
-                                                           train, test, cfg, progress)}
-        r = results[name]
-        log(f"[bench] {name}: emotion {r['emotion_accuracy']:.3f}  action mAP {r['action_map']:.3f}  "
-            f"WER {r['vsr_wer']:.3f}  CER {r['vsr_cer']:.3f}")
+        results[name] = {"checkpoint": ckpt, **score_encoder(encoder.eval(), train, test, cfg, progress)}
+        log(f"[bench] {name}: {_summary(results[name])}")
+    if cfg.references:
+        log("[bench] references: the heads on raw pixels, lip reading from the true mouth track")
+        for name, r in score_references(train, test, cfg, progress).items():
+            results[name] = r
+            log(f"[bench] {name}: {_summary(r)}")
     results["settings"] = {**asdict(cfg), "tokens": list(cfg.tokens), "seconds_wall": round(time.monotonic() - t0, 1),
                            "chance": {"emotion_accuracy": 0.2,
                                       "action_map": float(test.actions.mean())}}
@@ -173,19 +210,25 @@ def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamCo
     return path
 
 
+def _summary(r: dict) -> str:
+    probe = f"emotion {r['emotion_accuracy']:.3f}  action mAP {r['action_map']:.3f}  " if "action_map" in r else ""
+    return probe + f"WER {r['vsr_wer']:.3f}  CER {r['vsr_cer']:.3f}"
+
+
 def plot_downstream(results: dict, png) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in ENCODERS if n in results]
+    colours = dict(zip(ENCODERS + REFERENCES, ["C0", "0.6", "C1", "C2", "0.85", "0.35"]))
     metrics = (("emotion_accuracy", "emotion accuracy ↑"), ("action_map", "action mAP ↑"), ("vsr_wer", "VSR WER ↓"))
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for ax, (key, title) in zip(axes, metrics):
+        names = [n for n in ENCODERS + REFERENCES if key in results.get(n, {})]
         vals = [results[n][key] for n in names]
-        ax.bar(range(len(names)), vals, color=["C0", "0.6", "C1", "C2"][:len(names)])
-        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+        ax.bar(range(len(names)), vals, color=[colours[n] for n in names])
+        ax.set_xticks(range(len(names)), names, rotation=25, fontsize=8)
         ax.set_title(title)
         for i, v in enumerate(vals):
             ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
