@@ -269,3 +269,40 @@ def test_cli_probe_usage(clips, capsys):
     with pytest.raises(SystemExit) as ex:   # neither --manifest nor --dataset
         main(["probe", "--model", str(ckpt)])
     assert ex.value.code == 2
+
+
+def _fake_test_set(rng, identities=16, clips_per_identity=2, frames=40):
+    from synclipmae.evaluate import TestSet
+
+    labels = [{"identity": i, "emotion": (i + k) % 5, "mouth": rng.random(frames),  # every emotion in each half
+               "eye_open": (rng.random(frames) > 0.2).astype(float), "pose": rng.normal(size=(frames, 3))}
+              for k in range(clips_per_identity) for i in range(identities)]
+    return TestSet(np.zeros((len(labels), frames, 1, 1, 3), np.uint8), np.zeros((len(labels), 1), np.float32), labels)
+
+
+def test_disentanglement_probes_find_each_factor_where_it_is_and_not_through_identity():
+    """Tokens built from the labels: z_id = the identity, z_voc = mouth opening, z_amb = emotion +
+    eye state + pose, each over a shared identity code. The emotion probe must not be able to learn
+    each identity's emotion on its other clips (it would score below chance on z_id)."""
+    import torch
+
+    from synclipmae.evaluate import disentanglement
+
+    rng = np.random.default_rng(0)
+    test = _fake_test_set(rng)
+    C, T, D = len(test.labels), 40, 32
+    faces = rng.normal(size=(16, D))
+    tokens = {k: np.zeros((C, T, D)) for k in ("z_id", "z_voc", "z_amb")}
+    for c, lab in enumerate(test.labels):
+        face = faces[lab["identity"]]
+        tokens["z_id"][c] = face
+        tokens["z_voc"][c] = 0.3 * face + np.outer(lab["mouth"], np.eye(D)[0])
+        tokens["z_amb"][c] = 0.3 * face + np.eye(D)[1 + lab["emotion"]] + np.outer(1 - lab["eye_open"], np.eye(D)[8])
+        tokens["z_amb"][c, :, 9:12] += lab["pose"]
+    noise = lambda x: torch.from_numpy(x + 0.05 * rng.normal(size=x.shape)).float()  # noqa: E731
+    scores = disentanglement({k: noise(v) for k, v in tokens.items()}, test)
+    assert scores["z_id"]["identity"] == 1.0 and scores["z_id"]["mouth_r2"] < 0.1
+    assert scores["z_voc"]["mouth_r2"] > 0.8
+    assert scores["z_amb"]["emotion"] > 0.8 and scores["z_amb"]["blink_auc"] > 0.95 and scores["z_amb"]["pose_r2"] > 0.9
+    # each face's two clips have different emotions: a probe that learned faces would score 0 here
+    assert 0.1 < scores["z_id"]["emotion"] < 0.5
