@@ -158,3 +158,20 @@ def test_bench_downstream_writes_every_encoder_beside_the_baselines_of_the_demo_
         assert 0 <= r["emotion_accuracy"] <= 1 and 0 <= r["action_map"] <= 1 and r["vsr_wer"] >= 0
     assert "emotion_accuracy" not in result["mouth-track"] and result["mouth-track"]["vsr_cer"] >= 0
     assert (tmp_path / "bench" / "downstream.png").is_file()
+
+
+def test_bench_cli_takes_key_value_settings_and_names_a_bad_one(ckpt, tmp_path, capsys):
+    quick = ["train_clips=4", "test_clips=2", "seconds=1", "workers=1", "beam=1", "references=false",
+             "tokens=z_amb", "vsr.epochs=1", "vsr.head.width=32", "vsr.head.depth=1", "vsr.head.heads=2"]
+    out = tmp_path / "bench"
+    assert main(["bench", "downstream", "--model", str(ckpt), "--out", str(out), *quick]) == 0
+    result = json.loads((out / "downstream.json").read_text())
+    assert result["settings"]["train_clips"] == 4 and result["settings"]["tokens"] == ["z_amb"]
+    assert set(result) == {"synclipmae", "random-init", "settings"}  # no demo run, no references
+    capsys.readouterr()
+    for bad, named in (("tokns=z_id", "did you mean 'tokens'"), ("tokens=z_ib", "z_ib"), ("vsr.epochs=two", "vsr.epochs")):
+        assert main(["bench", "downstream", "--model", str(ckpt), "--out", str(out), bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and named in err[0]
+    assert main(["bench", "dub", "--model", str(ckpt), "--out", str(out), "clips=many"]) == 2
+    assert "clips" in capsys.readouterr().err

@@ -5,6 +5,7 @@ Exit codes: 0 success; 1 some inputs or the run failed (each named on stderr); 2
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import textwrap
@@ -17,7 +18,9 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse's default prints the whole usage)
-        self.exit(2, f"synclipmae {self.prog.split()[-1]}: error: {message}\n")
+        words = self.prog.split()  # "synclipmae" or "synclipmae [options] COMMAND"
+        name = words[0] if len(words) == 1 else f"{words[0]} {words[-1]}"
+        self.exit(2, f"{name}: error: {message}\n")
 
 
 def _sub(subparsers, name: str, help: str, examples: str):
@@ -196,12 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "bench", "task benchmarks on SynthTalk test identities with a pretrained checkpoint", """
         synclipmae bench downstream --model runs/demo/runs/synclipmae --out runs/bench
-        synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/bench --seed 1""")
+        synclipmae bench downstream --model runs/demo/runs/synclipmae --out runs/bench400 train_clips=400 vsr.epochs=15
+        synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/bench --seed 1
+        synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/quick clips=5 finetune_minutes=3""")
     p.add_argument("task", choices=["downstream", "dub"], help="downstream: emotion, actions, lip reading; "
                                                                  "dub: audio- and video-driven dubbing")
     p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
     p.add_argument("--out", required=True, help="output folder (DIR/downstream.json or DIR/dub.json)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="key=value settings of the bench (downstream: the fields of "
+                                                "DownstreamConfig, e.g. train_clips=400 tokens=z_amb vsr.epochs=15; "
+                                                "dub: clips, seconds, finetune_minutes, examples)")
     return parser
 
 
@@ -544,11 +552,21 @@ def cmd_dub_train(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.task == "downstream":
-        from synclipmae.tasks.downstream import bench_downstream as run
-    else:
-        from synclipmae.tasks.dub_bench import bench_dub as run
+    from dataclasses import asdict
+
+    from synclipmae.config import apply_overrides
     from synclipmae.models.dubber import is_dubber_checkpoint
+
+    if args.task == "downstream":
+        from synclipmae.tasks.downstream import DownstreamConfig, bench_downstream
+
+        cfg = apply_overrides(DownstreamConfig(seed=args.seed), args.overrides)
+        cfg.validate()
+        run = functools.partial(bench_downstream, cfg=cfg)
+    else:
+        from synclipmae.tasks.dub_bench import DubBenchSettings, bench_dub
+
+        run = functools.partial(bench_dub, **asdict(apply_overrides(DubBenchSettings(), args.overrides)))
 
     if args.task == "dub" and is_dubber_checkpoint(args.model):  # a fine-tuned dubber: its own network scores it
         model, model_dir = _load_dubber(args.model, "cpu")[0].net, args.model
@@ -568,7 +586,12 @@ def main(argv: list[str] | None = None) -> int:
     from synclipmae.config import ConfigError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides += extra  # key=value pairs after options that argparse did not attach (bench TASK ... k=v)
+    elif extra:
+        print(f"synclipmae {args.command}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -151,6 +151,8 @@ def _coerce(value: Any, current: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' needs {kind}, got {value!r}") from None
     if isinstance(current, tuple):
         items = value.split(",") if isinstance(value, str) else list(value)
+        if current and all(isinstance(c, str) for c in current):  # a list of names: any length
+            return tuple(str(v).strip() for v in items)
         if len(items) != len(current):
             raise ConfigError(f"config key '{key}' needs {len(current)} comma-separated values, got {value!r}")
         return tuple(_coerce(v, c, key) for v, c in zip(items, current))
@@ -201,6 +203,13 @@ def parse_overrides(pairs: list[str], base: Config | None = None) -> dict:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return nested
+
+
+def apply_overrides(obj: Any, pairs: list[str]) -> Any:
+    """Set fields of any config dataclass from ['key=value', 'group.key=value', ...]; returns obj.
+    An unknown key or a bad value is a ConfigError naming it (and the closest valid key)."""
+    _apply(obj, parse_overrides(pairs))
+    return obj
 
 
 def build_config(path: str | Path | None = None, overrides: list[str] | dict | None = None,

@@ -56,6 +56,17 @@ class DownstreamConfig:
     pixel_side: int = 24            # default: side of the grey frames of the pixels reference
     seed: int = 0
 
+    def validate(self) -> None:
+        """ConfigError (one line) for settings the bench cannot run with."""
+        from synclipmae.config import ConfigError
+
+        if not self.tokens or not set(self.tokens) <= {"z_id", "z_voc", "z_amb"}:
+            raise ConfigError(f"config key 'tokens' takes names among z_id,z_voc,z_amb; got {','.join(self.tokens)!r}")
+        if self.pooling not in ("mean", "mean+std"):
+            raise ConfigError(f"config key 'pooling' must be mean or mean+std; got {self.pooling!r}")
+        if self.train_clips < 2 or self.test_clips < 1 or self.seconds <= 0:
+            raise ConfigError("train_clips must be >= 2, test_clips >= 1 and seconds > 0")
+
 
 @dataclass
 class Split:

@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -49,6 +51,15 @@ CLIPS = 20            # default: test cases (one per test identity)
 SECONDS = 5.0         # default: seconds per case (sync scores frames with audio 15 frames either side)
 FINETUNE_MINUTES = 15.0  # default: fine-tuning budget when the model is not a dubber checkpoint yet
 EXAMPLES = 1          # default: cases whose mp4s are kept in DIR/examples
+
+
+@dataclass
+class DubBenchSettings:
+    """`bench_dub`'s settings, for key=value overrides on the command line."""
+    clips: int = CLIPS
+    seconds: float = SECONDS
+    finetune_minutes: float = FINETUNE_MINUTES
+    examples: int = EXAMPLES
 
 
 def gaussian_ssim_map(x: np.ndarray, y: np.ndarray, window: int = 11, sigma: float = 1.5) -> np.ndarray:
