@@ -174,5 +174,6 @@ def test_bench_cli_takes_key_value_settings_and_names_a_bad_one(ckpt, tmp_path, 
         assert main(["bench", "downstream", "--model", str(ckpt), "--out", str(out), bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and named in err[0]
-    assert main(["bench", "dub", "--model", str(ckpt), "--out", str(out), "clips=many"]) == 2
-    assert "clips" in capsys.readouterr().err
+    for bad in ("clips=many", "clips=0"):
+        assert main(["bench", "dub", "--model", str(ckpt), "--out", str(out), bad]) == 2
+        assert "clips" in capsys.readouterr().err

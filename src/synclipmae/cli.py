@@ -566,7 +566,9 @@ def cmd_bench(args) -> int:
     else:
         from synclipmae.tasks.dub_bench import DubBenchSettings, bench_dub
 
-        run = functools.partial(bench_dub, **asdict(apply_overrides(DubBenchSettings(), args.overrides)))
+        settings = apply_overrides(DubBenchSettings(), args.overrides)
+        settings.validate()
+        run = functools.partial(bench_dub, **asdict(settings))
 
     if args.task == "dub" and is_dubber_checkpoint(args.model):  # a fine-tuned dubber: its own network scores it
         model, model_dir = _load_dubber(args.model, "cpu")[0].net, args.model

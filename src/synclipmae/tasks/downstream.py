@@ -165,9 +165,8 @@ def score_encoder(encoder, train: Split, test: Split, cfg: DownstreamConfig, pro
 
 def score_references(train: Split, test: Split, cfg: DownstreamConfig, progress: bool = True) -> dict:
     """{"pixels": the probes on raw grey pixels, "mouth-track": lip reading from the true mouth track}."""
-    px_tr, px_te = pixel_features(train, cfg.pixel_side), pixel_features(test, cfg.pixel_side)
-    pixels = score_heads(pool({"pixels": px_tr}, ("pixels",), cfg.pooling), pool({"pixels": px_te}, ("pixels",), cfg.pooling),
-                         None, None, train, test, cfg, progress)
+    pixels = [pool({"pixels": pixel_features(s, cfg.pixel_side)}, ("pixels",), cfg.pooling) for s in (train, test)]
+    pixels = score_heads(*pixels, None, None, train, test, cfg, progress)
     mouth = score_heads(None, None, train.mouth, test.mouth, train, test, cfg, progress)
     return {"pixels": pixels, "mouth-track": mouth}
 

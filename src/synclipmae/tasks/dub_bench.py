@@ -36,9 +36,8 @@ import math
 import shutil
 import tempfile
 import time
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -60,6 +59,12 @@ class DubBenchSettings:
     seconds: float = SECONDS
     finetune_minutes: float = FINETUNE_MINUTES
     examples: int = EXAMPLES
+
+    def validate(self) -> None:
+        from synclipmae.config import ConfigError
+
+        if self.clips < 1 or self.seconds <= 0 or self.finetune_minutes < 0 or self.examples < 0:
+            raise ConfigError("bench dub needs clips >= 1, seconds > 0, finetune_minutes >= 0 and examples >= 0")
 
 
 def gaussian_ssim_map(x: np.ndarray, y: np.ndarray, window: int = 11, sigma: float = 1.5) -> np.ndarray:
