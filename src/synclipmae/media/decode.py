@@ -299,7 +299,7 @@ class _FrameReader:
             while pending:
                 yield from self._converted(*pending.popleft())
 
-    def _converted(self, frame, future, times: int) -> Iterator[np.ndarray]:
+    def _converted(self, _frame, future, times: int) -> Iterator[np.ndarray]:
         with _as_media_error(self.p, "decode video"):
             rgb = future.result()
         for _ in range(times):

@@ -61,9 +61,11 @@ class DownstreamConfig:
     def validate(self) -> None:
         """ConfigError (one line) for settings the bench cannot run with."""
         from synclipmae.config import ConfigError
+        from synclipmae.tasks.probe import TOKENS
 
-        if not self.tokens or not set(self.tokens) <= {"z_id", "z_voc", "z_amb"}:
-            raise ConfigError(f"config key 'tokens' takes names among z_id,z_voc,z_amb; got {','.join(self.tokens)!r}")
+        prompts = [t for t in TOKENS if t != "a"]  # the bench encodes frames only: no audio token
+        if not self.tokens or not set(self.tokens) <= set(prompts):
+            raise ConfigError(f"config key 'tokens' takes names among {','.join(prompts)}; got {','.join(self.tokens)!r}")
         if self.pooling not in ("mean", "mean+std"):
             raise ConfigError(f"config key 'pooling' must be mean or mean+std; got {self.pooling!r}")
         if self.train_clips < 2 or self.test_clips < 1 or self.seconds <= 0:
@@ -165,10 +167,10 @@ def score_encoder(encoder, train: Split, test: Split, cfg: DownstreamConfig, pro
 
 def score_references(train: Split, test: Split, cfg: DownstreamConfig, progress: bool = True) -> dict:
     """{"pixels": the probes on raw grey pixels, "mouth-track": lip reading from the true mouth track}."""
-    pixels = [pool({"pixels": pixel_features(s, cfg.pixel_side)}, ("pixels",), cfg.pooling) for s in (train, test)]
-    pixels = score_heads(*pixels, None, None, train, test, cfg, progress)
-    mouth = score_heads(None, None, train.mouth, test.mouth, train, test, cfg, progress)
-    return {"pixels": pixels, "mouth-track": mouth}
+    px_train, px_test = (pool({"pixels": pixel_features(s, cfg.pixel_side)}, ("pixels",), cfg.pooling)
+                         for s in (train, test))
+    return {"pixels": score_heads(px_train, px_test, None, None, train, test, cfg, progress),
+            "mouth-track": score_heads(None, None, train.mouth, test.mouth, train, test, cfg, progress)}
 
 
 def baseline_checkpoints(model_dir) -> dict:
@@ -212,7 +214,7 @@ def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamCo
         results[name] = {"checkpoint": ckpt, **score_encoder(encoder.eval(), train, test, cfg, progress)}
         log(f"[bench] {name}: {_summary(results[name])}")
     if cfg.references:
-        log("[bench] references: the heads on raw pixels, lip reading from the true mouth track")
+        log("[bench] references: the probes on raw pixels, lip reading from the true mouth track")
         for name, r in score_references(train, test, cfg, progress).items():
             results[name] = r
             log(f"[bench] {name}: {_summary(r)}")
