@@ -25,9 +25,9 @@ def net():
 def dubber(net):
     torch.manual_seed(1)
     d = Dubber.from_synclipmae(net, DubConfig(segment=4))
-    with torch.no_grad():  # the refiner's last conv starts at zero: make it act, so tests see every path
-        d.refine.out.weight.normal_(0, 0.05)
-        d.refine.film.weight.normal_(0, 0.05)
+    with torch.no_grad():  # the pixel U-Net's last conv starts at zero: make it act, so tests see every path
+        d.mouth.out.weight.normal_(0, 0.05)
+        d.mouth.film.weight.normal_(0, 0.05)
         d.pix_head.weight.normal_(0, 0.05)
     return d.eval()
 
@@ -125,6 +125,18 @@ def test_mask_helpers():
     assert torch.allclose(filled, torch.tensor([0.2, 0.4, 0.6]).expand_as(filled), atol=1e-5)
 
 
+def test_mask_boxes_centre_on_the_mask_and_stay_inside():
+    from synclipmae.models.dubber import box_index, mask_boxes
+
+    m = torch.zeros(3, 32, 32, dtype=torch.bool)
+    m[0, 10:14, 12:20] = True                              # centre (12, 16)
+    m[1, 28:32, 0:3] = True                                # in a corner: the box is pushed inside
+    y, x = mask_boxes(m, 8)                                # frame 2 (empty mask): the centre
+    assert y.tolist() == [8, 24, 12] and x.tolist() == [12, 0, 12]
+    n, rows, cols = box_index(y, x, 8)
+    assert m[n, rows, cols].sum() == m[:2].sum()           # each box holds its whole mask
+
+
 def tiny_dub_cfg(**kw) -> DubConfig:
     return DubConfig(**{"train_clips": 2, "clip_seconds": 0.8, "frames": 8, "batch_size": 2, "segment": 8,
                         "sync_every": 1, "log_every": 1, "minutes": 0.0, **kw})
@@ -183,3 +195,9 @@ def test_cli_dub_train_help_and_usage(capsys):
         main(["dub-train", "--help"])
     assert exit_.value.code == 0 and "dub-train" in capsys.readouterr().out
     assert main(["dub-train", "--model", "nowhere", "--out", "x", "--minutes", "-1"]) == 2
+    capsys.readouterr()
+    for bad, named in (("lrr=1e-3", "did you mean 'lr'"), ("reference=nearby", "reference must be"),
+                       ("box=2", "0 < box <= 1")):
+        assert main(["dub-train", "--model", "nowhere", "--out", "x", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and named in err, err

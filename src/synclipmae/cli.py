@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "dub-train", "fine-tune the dubbing generator on SynthTalk train identities", """
         synclipmae dub-train --model runs/demo/runs/synclipmae --out runs/dubber
         synclipmae dub-train --model CKPT --out runs/dubber-s1 --minutes 5 --seed 1
+        synclipmae dub-train --model CKPT --out runs/dubber-wide unet_width=48 lr=2e-3
         synclipmae dub --video talk.mp4 --audio new_voice.wav --model runs/dubber --out talk_dubbed.mp4
         # writes a dubbing checkpoint (config.json + model.safetensors, atomically) and
         # OUT/metrics.jsonl; docs/dub.md explains the generator and its losses.""")
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder of the dubbing checkpoint (replaced if it exists)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock fine-tuning budget (default: 15)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="key=value settings: any DubConfig field (docs/dub.md), e.g. lr=2e-3")
 
     p = _sub(sub, "bench", "task benchmarks on SynthTalk test identities with a pretrained checkpoint", """
         synclipmae bench downstream --model runs/demo/runs/synclipmae --out runs/bench
@@ -529,10 +531,12 @@ def cmd_vsr(args) -> int:
 
 
 def cmd_dub_train(args) -> int:
+    from synclipmae.config import apply_overrides
     from synclipmae.models.dubber import DubConfig, is_dubber_checkpoint
     from synclipmae.train.dubber import finetune_dubber
 
-    minutes = DubConfig.minutes if args.minutes is None else args.minutes
+    cfg = apply_overrides(DubConfig(), args.overrides).validate()
+    minutes = cfg.minutes if args.minutes is None else args.minutes
     if not minutes > 0:
         raise UsageError("--minutes must be positive")
     if is_dubber_checkpoint(args.model):
@@ -545,7 +549,7 @@ def cmd_dub_train(args) -> int:
     model, model_dir = _load_checkpoint(args.model, "cpu")
     if not model.has_decoder or "z_id" not in model.prompt_names:
         raise UsageError(f"--model {args.model}: a '{model.cfg.model.variant}' model has no decoder or z_id to dub with")
-    path = finetune_dubber(model, out, minutes=minutes, seed=args.seed, base_model=model_dir,
+    path = finetune_dubber(model, out, minutes=minutes, seed=args.seed, base_model=model_dir, cfg=cfg,
                            log=lambda m: print(f"synclipmae dub-train: {m}", file=sys.stderr))
     print(path)
     return 0

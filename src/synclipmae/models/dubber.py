@@ -19,20 +19,20 @@ One frame t of a segment, in the order the code runs (`Dubber.generate`):
                 lips, teeth). A video's first segment uses the source frame just after it instead
                 (a reference frame of the same video); learned "none" tokens exist for training
                 (paper: segments conditioned on the previous segment's last frame; form default)
-    base      = the previous frame's pixels inside the repaint region (the same face a moment earlier:
-                its skin, shading and lip colour, with its mouth), or without one a smooth fill of
-                the hidden pixels from the known ones around them (push-pull); the decoder predicts
-                the difference to it (default)
     decoder   = the pretrained decoder over a window of the patch grid: the hidden patches' bounding
                 box plus `context` patches around it (visible tokens + mask tokens; the rest of the
                 face reaches it through z_id and z_amb), cross-attention to {z_id, z_amb, c, prev},
-                then new heads: absolute pixels per patch (not MAE's per-patch-normalised targets;
-                by default the pretrained head's shape rescaled by a predicted mean and std plus a
+                then new heads: a coarse patch prediction added to a smooth fill of the hidden
+                pixels from the known ones around them (push-pull; by default the pretrained
+                per-patch-normalised head's shape rescaled by a predicted mean and std plus a
                 residual) and a few feature channels per pixel (`feat_head`)
-    refine    = a small conv net at pixel level (a two-scale U-Net whose half-resolution layers are
-                FiLM-modulated by c and z_amb) over (coarse prediction with the known pixels pasted,
-                the mask, the features) that removes patch seams and sharpens the mouth (default)
-    output    = known pixels outside the mask, the refined prediction inside it (exactly)
+    pixels    = a three-scale conv U-Net (`MouthNet`) over a box around the repaint region (`box` of
+                the crop): its inputs are the fill, the mask, a reference frame of the same face (how
+                its skin, lips and teeth look: by default the source frame at the segment's start,
+                `reference`), the coarse prediction and the decoder's
+                features; (c, z_amb) modulate its bottleneck (FiLM) and add a learned spatial code
+                there. It draws the mouth as a residual on the fill (default)
+    output    = known pixels outside the mask, the U-Net's pixels inside it (exactly)
 
 `dub_crops` runs this on uint8 crops in segments of `DubConfig.segment` frames, each conditioned on
 the previous segment's last generated frame. Fine-tuning (`synclipmae.train.dubber.finetune_dubber`)
@@ -75,16 +75,22 @@ class DubConfig:
     enc_context: int = 3           # default: the encoder sees the visible patches within this many patches of the
                                    # hidden ones (z_id, z_amb and the decoder's visible tokens come from the lower
                                    # and middle face; 0 = the whole visible face, slower)
-    feat_channels: int = 4         # default: per-pixel feature channels the decoder hands to the refiner
-    refine_channels: int = 16      # default: width of the pixel-level refiner (twice that at half resolution)
-    refine_layers: int = 2         # default: FiLM-modulated 3x3 conv layers at half resolution in the refiner
+    feat_channels: int = 4         # default: per-pixel feature channels the decoder hands to the pixel U-Net
+    box: float = 0.58              # default: side of the pixel U-Net's box around the repaint region, as a fraction of
+                                   # the crop (56 px at 96, 76 at 128; SynthTalk's dilated lower face is <= 48 px at 96);
+                                   # mask pixels outside the box keep the smooth fill
+    unet_width: int = 32           # default: channels of the pixel U-Net at full resolution (2x, 4x at 1/2, 1/4)
+    reference: str = "segment"     # default: the pixel U-Net's reference frame (how this face looks): "segment" = the
+                                   # source frame at the segment's start (a frame of the video itself, never a
+                                   # generated one, so errors cannot build up from segment to segment; Wav2Lip-style);
+                                   # "previous" = the previous segment's last generated frame (its errors are copied on)
     reuse_norm_head: bool = True   # default: pixels = the pretrained per-patch-normalised head's output, scaled by
                                    # a predicted per-patch std and shifted by a predicted mean, plus a learned
                                    # residual (starts from the mouths pretraining learned to draw); False: a new
                                    # absolute-pixel head alone
     # ---- fine-tuning
     minutes: float = 15.0          # default: wall-clock fine-tuning budget
-    lr: float = 1e-3               # default: peak AdamW learning rate (linear warm-up, cosine decay over the budget)
+    lr: float = 2e-3               # default: peak AdamW learning rate (linear warm-up, cosine decay over the budget)
     warmup: float = 0.05           # default: fraction of the budget spent warming up
     weight_decay: float = 0.01     # default
     batch_size: int = 4            # default: clips per step (each `frames` long)
@@ -108,6 +114,16 @@ class DubConfig:
     train_encoder: bool = False    # default: the pretrained encoders stay frozen (conditions and visible tokens
                                    # keep their pretrained meaning); only the decoder and the new parts train
     log_every: int = 5             # default: steps between lines of metrics.jsonl
+
+    def validate(self) -> "DubConfig":
+        """Raise ConfigError on a value the generator cannot use; returns self."""
+        from synclipmae.config import ConfigError
+
+        if self.reference not in ("segment", "previous"):
+            raise ConfigError(f"reference must be 'segment' or 'previous', got '{self.reference}'")
+        if not 0 < self.box <= 1 or self.segment < 1 or self.frames < 2 or self.batch_size < 1 or self.unet_width < 1:
+            raise ConfigError("DubConfig needs 0 < box <= 1, segment >= 1, frames >= 2, batch_size >= 1, unet_width >= 1")
+        return self
 
 
 def dilate_masks(masks: np.ndarray, px: int) -> np.ndarray:
@@ -161,35 +177,70 @@ def encode_subset(net: SyncLipMAE, frames: torch.Tensor, keep: torch.Tensor) -> 
     return out
 
 
-class RefineNet(nn.Module):
-    """Two-scale conv net: full-resolution stem, stride-2 down, `layers` 3x3 convs at half resolution
-    each modulated by FiLM (scale and shift from a per-frame condition), a conv, nearest upsampling,
-    a skip from the stem and a zero-initialised 3x3 output conv (it starts as the identity)."""
+def mask_boxes(mask: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """bool [N, H, W] -> top-left corners (y, x) long [N] of `side` x `side` boxes centred on each
+    mask's bounding box and kept inside the frame (a frame with an empty mask: the centre)."""
+    N, H, W = mask.shape
 
-    def __init__(self, in_ch: int, width: int, layers: int, cond_dim: int):
+    def centre(any_: torch.Tensor, n: int) -> torch.Tensor:                     # (N, n) -> (N,)
+        idx = torch.arange(n, device=mask.device)
+        lo = torch.where(any_, idx, n).min(1).values
+        hi = torch.where(any_, idx, -1).max(1).values
+        return torch.where(any_.any(1), (lo + hi + 1) // 2, n // 2)
+
+    y = (centre(mask.any(2), H) - side // 2).clamp(0, H - side)
+    x = (centre(mask.any(1), W) - side // 2).clamp(0, W - side)
+    return y, x
+
+
+def box_index(y: torch.Tensor, x: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Advanced indices (n, rows, cols), each broadcasting to [N, side, side], of the boxes at (y, x)."""
+    r = torch.arange(side, device=y.device)
+    return torch.arange(len(y), device=y.device)[:, None, None], (y[:, None] + r)[:, :, None], (x[:, None] + r)[:, None, :]
+
+
+def _conv(ci: int, co: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(ci, co, 3, stride, 1), nn.GroupNorm(8 if co % 8 == 0 else 1, co), nn.GELU())
+
+
+class MouthNet(nn.Module):
+    """The pixel generator: a three-scale U-Net over the box around the repaint region (Wav2Lip-style
+    inputs: the masked frame, the mask and a reference frame of the same face, plus the decoder's
+    patch prediction and features). The per-frame condition (c, z_amb) enters at the quarter-resolution
+    bottleneck twice: as FiLM (scale and shift per channel) and as a learned 7x7 spatial code (where
+    the mouth's parts go). The last conv starts at zero: the output starts as the fill."""
+
+    def __init__(self, in_ch: int, width: int, cond_dim: int, code_ch: int = 32):
         super().__init__()
-        w, w2 = width, 2 * width
-        self.stem = nn.Conv2d(in_ch, w, 3, padding=1)
-        self.down = nn.Conv2d(w, w2, 3, stride=2, padding=1)
-        self.mid = nn.ModuleList([nn.Conv2d(w2, w2, 3, padding=1) for _ in range(layers)])
-        self.film = nn.Linear(cond_dim, 2 * w2 * layers)
-        self.up = nn.Conv2d(w2, w, 3, padding=1)
+        w = width
+        self.enc1 = nn.Sequential(_conv(in_ch, w), _conv(w, w))                 # side
+        self.enc2 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))      # side / 2
+        self.enc3 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w))  # side / 4
+        self.cond_norm = nn.LayerNorm(cond_dim)
+        self.film = nn.Linear(cond_dim, 2 * 4 * w)
+        self.code = nn.Linear(cond_dim, code_ch * 7 * 7)
+        self.mid = nn.Sequential(_conv(4 * w + code_ch, 4 * w), _conv(4 * w, 4 * w))
+        self.dec2 = nn.Sequential(_conv(4 * w + 2 * w, 2 * w), _conv(2 * w, 2 * w))
+        self.dec1 = nn.Sequential(_conv(2 * w + w, w), _conv(w, w))
         self.out = nn.Conv2d(w, 3, 3, padding=1)
-        nn.init.zeros_(self.film.weight)
-        nn.init.zeros_(self.film.bias)
+        self.code_ch = code_ch
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        self.radius = 1 + 2 + 2 * layers + 2 + 1 + 1   # px of input each output pixel depends on, each side
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x float [N, C, h, w] (h, w even), cond [N, cond_dim] -> residual [N, 3, h, w]."""
-        a = F.gelu(self.stem(x))                                                # (N, w, h, w)
-        b = F.gelu(self.down(a))                                                # (N, 2w, h/2, w/2)
-        film = self.film(cond).view(cond.shape[0], len(self.mid), 2, -1, 1, 1)
-        for i, conv in enumerate(self.mid):
-            b = F.gelu(conv(b) * (1 + film[:, i, 0]) + film[:, i, 1])
-        u = F.interpolate(self.up(b), size=a.shape[-2:], mode="nearest")       # (N, w, h, w)
-        return self.out(F.gelu(u + a))
+        """x float [N, C, s, s] (s a multiple of 4), cond [N, cond_dim] -> residual [N, 3, s, s]."""
+        up = lambda t, ref: F.interpolate(t, size=ref.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
+        cond = self.cond_norm(cond)
+        a = self.enc1(x)
+        b = self.enc2(a)
+        d = self.enc3(b)                                                        # (N, 4w, s/4, s/4)
+        scale, shift = self.film(cond).chunk(2, -1)
+        d = d * (1 + scale[..., None, None]) + shift[..., None, None]
+        code = up(self.code(cond).view(-1, self.code_ch, 7, 7), d)
+        d = self.mid(torch.cat([d, code], 1))
+        u = self.dec2(torch.cat([up(d, b), b], 1))
+        u = self.dec1(torch.cat([up(u, a), a], 1))
+        return self.out(u)
 
 
 class Dubber(nn.Module):
@@ -201,7 +252,7 @@ class Dubber(nn.Module):
             raise ValueError(f"dubbing needs a SyncLipMAE with z_id, z_amb and a decoder; variant "
                              f"'{net.cfg.model.variant}' has none")
         self.net = net
-        self.cfg = cfg or DubConfig()
+        self.cfg = (cfg or DubConfig()).validate()
         m, c = net.cfg.model, self.cfg
         p, Dd = net.patch, m.dec_width
         self.prev_proj = nn.Linear(m.width, Dd)                      # previous frame's tokens -> memory
@@ -210,7 +261,7 @@ class Dubber(nn.Module):
         self.pix_head = nn.Linear(Dd, p * p * 3)                      # absolute pixels (a residual with reuse_norm_head)
         self.stat_head = nn.Linear(Dd, 2)                             # per-patch mean and log-std of the pixels
         self.feat_head = nn.Linear(Dd, p * p * c.feat_channels)
-        self.refine = RefineNet(3 + 3 + 1 + c.feat_channels, c.refine_channels, c.refine_layers, 2 * m.width)
+        self.mouth = MouthNet(3 + 1 + 3 + 3 + c.feat_channels, c.unet_width, 2 * m.width)
         init_weights(self.prev_proj)
         init_weights(self.pix_head)
         init_weights(self.feat_head)
@@ -342,40 +393,33 @@ class Dubber(nn.Module):
             1, ids[..., None].expand(-1, -1, t.shape[-1]), t * valid[..., None])
         return scatter(pix), scatter(feat)
 
-    def refine_pixels(self, coarse: torch.Tensor, mask: torch.Tensor, feat: torch.Tensor,
-                      fill: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """coarse float [N, H, W, 3] in [0, 1] (known pixels pasted), mask bool [N, H, W], feat float
-        [N, H, W, F], fill [N, H, W, 3] (push-pull fill), cond [N, 2D] (c, z_amb) -> the residual-refined
-        image [N, H, W, 3]. The convs run on the box around the masks plus the receptive field, its
-        corner on even pixels, which gives the same pixels inside the masks as the whole frame."""
-        N, H, W, _ = coarse.shape
-        rows, cols = mask.any(0).any(1), mask.any(0).any(0)
-        if not bool(rows.any()):
-            return coarse
-        pad = self.refine.radius + 1
-        r = torch.nonzero(rows).flatten()
-        c = torch.nonzero(cols).flatten()
-        y0, y1 = max(0, int(r[0]) - pad) // 2 * 2, min(H, int(r[-1]) + 1 + pad)
-        x0, x1 = max(0, int(c[0]) - pad) // 2 * 2, min(W, int(c[-1]) + 1 + pad)
-        box = torch.cat([coarse * 2 - 1, fill * 2 - 1, mask[..., None].to(coarse.dtype), feat], -1)[:, y0:y1, x0:x1]
-        res = self.refine(box.permute(0, 3, 1, 2), cond).permute(0, 2, 3, 1)  # (N, h, w, 3)
-        out = coarse.clone()
-        out[:, y0:y1, x0:x1] = coarse[:, y0:y1, x0:x1] + res
-        return out
+    @property
+    def box_side(self) -> int:
+        """Side in px of the pixel U-Net's box: cfg.box of the crop, a multiple of 4, at most the crop."""
+        return min(self.img_size // 4 * 4, max(4, round(self.cfg.box * self.img_size / 4) * 4))
+
+    def draw(self, inputs: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The pixel U-Net on the box around each mask. inputs float [N, H, W, C] (its input channels),
+        mask bool [N, H, W], fill [N, H, W, 3], cond [N, 2D] -> [N, H, W, 3]: fill + the U-Net's
+        residual inside the box, the fill elsewhere."""
+        side = self.box_side
+        idx = box_index(*mask_boxes(mask, side), side)
+        res = self.mouth(inputs[idx].permute(0, 3, 1, 2), cond).permute(0, 2, 3, 1)   # (N, side, side, 3)
+        return fill.index_put(idx, fill[idx] + res)
 
     def generate(self, frames: torch.Tensor, mask: torch.Tensor, c: torch.Tensor,
                  z_id: torch.Tensor | None = None, prev_mem: torch.Tensor | None = None,
                  segments: torch.Tensor | None = None, visible: dict | None = None,
-                 prev_image: torch.Tensor | None = None, has_prev: torch.Tensor | None = None) -> dict:
+                 reference: torch.Tensor | None = None) -> dict:
         """frames uint8/float [N, H, W, 3]; mask bool [N, H, W] (repaint region); c float [N, D].
         z_id float [N, D] or None: the mean of the mouth-hidden z_id over each segment (`segments`
         long [N]: segment index of each frame; None = all N frames are one segment).
         prev_mem [N, 3 + L, Dd] or None (the "none" tokens). visible: `encode_visible(frames, hidden)`
         when the caller has it already (fine-tuning caches it: the encoder is frozen).
-        prev_image uint8/float [N, H, W, 3] or None: the previous frame, whose pixels inside `mask`
-        are the base the decoder corrects (None: the push-pull fill); has_prev bool [N] or None (all):
-        frames whose prev_image counts (the others use the fill). Returns {"image": [N, H, W, 3] in [0, 1] with
-        the known pixels outside `mask` exactly, "coarse": [N, H, W, 3], "hidden": [N, L]}."""
+        reference uint8/float [N, H, W, 3] or None: a frame of the same face (cfg.reference), the
+        pixel U-Net's reference of how its skin, lips and teeth look (None: the fill). Returns {"image": [N, H, W, 3] in [0, 1] with the
+        known pixels outside `mask` exactly, "coarse": [N, H, W, 3] (the decoder's patch prediction),
+        "hidden": [N, L]}."""
         net = self.net
         unit = SyncLipMAE.to_unit(frames)
         hidden = self.masked_patches(mask)
@@ -392,21 +436,18 @@ class Dubber(nn.Module):
         if prev_mem is None:
             prev_mem = self.prev_memory(None, unit.shape[0])
         pix, feat = self.decode(vis, hidden, z_id, c, prev_mem)
+        m = mask[..., None]
         fill = push_pull_fill(unit, ~mask)                                      # (N, H, W, 3)
-        base = fill
-        if prev_image is not None:
-            keep = torch.ones(unit.shape[0], dtype=torch.bool, device=unit.device) if has_prev is None else has_prev
-            base = torch.where(keep[:, None, None, None], SyncLipMAE.to_unit(prev_image), fill)
-        coarse = base + net.unpatchify(pix)                                     # (N, H, W, 3)
+        coarse = torch.where(m, fill + net.unpatchify(pix), unit)               # (N, H, W, 3)
+        ref = fill if reference is None else SyncLipMAE.to_unit(reference)
         N, L, _ = feat.shape
         p = net.patch
         fmap = feat.reshape(N, net.grid, net.grid, p, p, -1).permute(0, 1, 3, 2, 4, 5)
         fmap = fmap.reshape(N, net.grid * p, net.grid * p, -1)                  # (N, H, W, F)
-        m = mask[..., None]
-        pasted = torch.where(m, coarse, unit)
-        refined = self.refine_pixels(pasted, mask, fmap, fill, torch.cat([c, vis["z_amb"]], -1))
-        image = torch.where(m, refined.clamp(0, 1), unit)
-        return {"image": image, "coarse": torch.where(m, coarse, unit), "hidden": hidden}
+        inputs = torch.cat([fill * 2 - 1, m.to(fill.dtype), ref * 2 - 1, coarse * 2 - 1, fmap], -1)
+        drawn = self.draw(inputs, mask, fill, torch.cat([c, vis["z_amb"]], -1))
+        image = torch.where(m, drawn.clamp(0, 1), unit)
+        return {"image": image, "coarse": coarse, "hidden": hidden}
 
     # ------------------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: str | Path, meta: dict | None = None) -> Path:
@@ -554,8 +595,10 @@ def _generate_videos(dubber: Dubber, crops: np.ndarray, masks: np.ndarray, c: to
         if mask.any():
             rep = lambda t: t.repeat_interleave(n, 0)                                            # noqa: E731
             segments = torch.arange(V, device=dev).repeat_interleave(n)         # z_id: mean over each video's segment
+            first = torch.from_numpy(np.ascontiguousarray(crops[:, s0])).to(dev)           # (V, H, W, 3)
+            reference = rep(first if dubber.cfg.reference == "segment" else last)
             img = dubber.generate(frames, mask, c[:, s0:s1].flatten(0, 1), segments=segments,
-                                  prev_mem=rep(dubber.prev_memory(last, V)), prev_image=rep(last))["image"]
+                                  prev_mem=rep(dubber.prev_memory(last, V)), reference=reference)["image"]
             gen = (img * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy().reshape(V, n, *crops.shape[2:])
             out[:, s0:s1] = np.where(masks[:, s0:s1, ..., None], gen, crops[:, s0:s1])
         last = torch.from_numpy(np.ascontiguousarray(out[:, s1 - 1])).to(dev)

@@ -84,9 +84,9 @@ def build_bank(cfg: DubConfig, size: int, seed: int, progress: bool = True) -> D
 
     jobs = [(i, cfg.clip_seconds, size, seed, cfg.mask_dilation) for i in range(cfg.train_clips)]
     made = _map(_make_pair, jobs, 1, progress, desc="SynthTalk dub pairs")
-    return DubBank(frames=np.stack([m[0] for m in made]), driving=np.stack([m[1] for m in made]),
-                   masks=np.stack([m[2] for m in made]), audio=np.stack([m[3] for m in made]),
-                   sources=[m[4] for m in made])
+    frames, driving, masks, audio, sources = zip(*made)
+    return DubBank(frames=np.stack(frames), driving=np.stack(driving), masks=np.stack(masks),
+                   audio=np.stack(audio), sources=list(sources))
 
 
 @torch.no_grad()
@@ -176,7 +176,7 @@ def dub_losses(dubber: Dubber, bank: DubBank, batch: dict, cfg: DubConfig, sync_
             cond = torch.where(torch.from_numpy(batch["video"][own])[:, None], f["drv_voc"][cl, pt], f["a"][cl, pt])
             gen = dubber.generate(prev_frames[own], torch.from_numpy(bank.masks[clips[own], batch["prev_t"][own]]),
                                   cond, z_id=seen["z_id"], prev_mem=dubber.prev_memory(ref, len(own)), visible=seen,
-                                  prev_image=ref)["image"]
+                                  reference=ref)["image"]
         prev_frames = prev_frames.clone()
         prev_frames[torch.as_tensor(own)] = (gen * 255).round().clamp(0, 255).to(torch.uint8)
     with torch.set_grad_enabled(cfg.train_encoder and torch.is_grad_enabled()):
@@ -185,10 +185,11 @@ def dub_losses(dubber: Dubber, bank: DubBank, batch: dict, cfg: DubConfig, sync_
     mem = torch.where(torch.from_numpy(batch["with_prev"])[:, None, None], mem, none)
     mem = mem[:, None].expand(-1, T, -1, -1).flatten(0, 1)                        # (B*T, 3+L, Dd)
     hidden_vis = {"patches": vis["patches"], "z_amb": vis["z_amb"], "z_id": vis["z_id"]}
-    prev_img = prev_frames[:, None].expand(-1, T, -1, -1, -1).flatten(0, 1)         # (B*T, H, W, 3)
-    has_prev = torch.from_numpy(batch["with_prev"]).repeat_interleave(T)            # (B*T,)
-    out = dubber.generate(frames, mask, c, z_id=z_id, prev_mem=mem, visible=hidden_vis, prev_image=prev_img,
-                          has_prev=has_prev)
+    # the pixel reference: the ground-truth frame 1-T frames away ("segment": a source frame at inference), or
+    # the previous frame as the decoder gets it ("previous": maybe self-generated)
+    reference = torch.from_numpy(bank.frames[clips, batch["prev_t"]]) if cfg.reference == "segment" else prev_frames
+    reference = reference[:, None].expand(-1, T, -1, -1, -1).flatten(0, 1)         # (B*T, H, W, 3)
+    out = dubber.generate(frames, mask, c, z_id=z_id, prev_mem=mem, visible=hidden_vis, reference=reference)
     target = frames.float() / 255.0
     m = mask[..., None].float()
     n = (m.sum() * 3).clamp_min(1.0)
