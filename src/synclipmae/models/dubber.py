@@ -101,12 +101,12 @@ class DubConfig:
     video_prob: float = 0.5        # default: chance a training clip is conditioned on a driving render's z_voc
                                    # (video-driven) instead of its audio tokens a_t (audio-driven)
     prev_prob: float = 0.9         # default: chance a training clip gets a previous frame (a ground-truth frame
-                                   # 1-`frames` frames before or after it); otherwise the "none" tokens and the fill
+                                   # 1-`frames` frames before or after it); otherwise the "none" tokens
     self_prev_prob: float = 0.5    # default: chance that previous frame is the model's own redraw of it (no
                                    # gradient), as at inference, where it is the last generated frame
-    w_rec: float = 1.0             # default: weight of the MSE of the refined output inside the mask
+    w_rec: float = 1.0             # default: weight of the MSE of the output inside the mask
     w_coarse: float = 0.5          # default: weight of the MSE of the decoder's patch prediction inside the mask
-    w_l1: float = 0.5              # default: weight of the L1 of the refined output inside the mask (sharper mouths)
+    w_l1: float = 0.5              # default: weight of the L1 of the output inside the mask (sharper mouths)
     w_sync: float = 0.01           # default: weight of the sync loss (InfoNCE over a clip's frames between the
                                    # output's z_voc and the condition's a_t, frozen pretrained model)
     sync_every: int = 4            # default: compute the sync loss every this many steps, on the batch's first

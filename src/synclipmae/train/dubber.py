@@ -13,12 +13,13 @@ the condition is the window's audio tokens a_t (audio-driven) or, with probabili
 driving render's z_voc(t) (video-driven); with probability `prev_prob` the window gets a previous
 frame (a ground-truth frame 1-`frames` frames before or after it; with probability `self_prev_prob`
 that frame as the model itself redraws it from another ground-truth frame further away, so training
-sees the artefacts a generated previous frame carries at inference), else the "none" tokens. Losses (weights in
-DubConfig):
+sees the artefacts a generated previous frame carries at inference), else the "none" tokens. The
+pixel U-Net's reference frame is the ground-truth one (`reference = "segment"`) or the previous frame
+as the decoder gets it (`"previous"`). Losses (weights in DubConfig):
 
-    rec    MSE of the refined output against the frame, inside the repaint region
+    rec    MSE of the output against the frame, inside the repaint region
     l1     L1 of the same
-    coarse MSE of the decoder's patch prediction (before refinement), inside the region
+    coarse MSE of the decoder's coarse patch prediction (before the pixel U-Net), inside the region
     sync   InfoNCE over each window's frames between the frozen pretrained model's z_voc of the
            output and the audio tokens of the speech (its `sync_embeddings`; neighbours +-1 excluded)
 
