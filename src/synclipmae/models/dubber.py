@@ -470,7 +470,8 @@ class Dubber(nn.Module):
         names = {f.name for f in dataclasses.fields(DubConfig)}
         unknown = sorted(set(config["dub"]) - names)
         if unknown:
-            raise ValueError(f"{directory}/config.json: unknown dub settings {unknown}")
+            raise ValueError(f"{directory}/config.json: unknown dub settings {unknown} (a dubber from another "
+                             f"synclipmae version: fine-tune it again with `synclipmae dub-train`)")
         dubber = cls(SyncLipMAE(config_from_dict(config["synclipmae"])), DubConfig(**config["dub"]))
         load_weights(dubber, directory, map_location, may_lack=("net.view_b_counts",))
         dubber.meta = config.get("meta", {})
