@@ -417,9 +417,9 @@ class Dubber(nn.Module):
         prev_mem [N, 3 + L, Dd] or None (the "none" tokens). visible: `encode_visible(frames, hidden)`
         when the caller has it already (fine-tuning caches it: the encoder is frozen).
         reference uint8/float [N, H, W, 3] or None: a frame of the same face (cfg.reference), the
-        pixel U-Net's reference of how its skin, lips and teeth look (None: the fill). Returns {"image": [N, H, W, 3] in [0, 1] with the
-        known pixels outside `mask` exactly, "coarse": [N, H, W, 3] (the decoder's patch prediction),
-        "hidden": [N, L]}."""
+        pixel U-Net's reference of how its skin, lips and teeth look (None: the fill).
+        Returns {"image": [N, H, W, 3] in [0, 1] with the known pixels outside `mask` exactly,
+        "coarse": [N, H, W, 3] (the decoder's patch prediction), "hidden": [N, L]}."""
         net = self.net
         unit = SyncLipMAE.to_unit(frames)
         hidden = self.masked_patches(mask)
