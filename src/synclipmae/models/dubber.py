@@ -177,15 +177,21 @@ def encode_subset(net: SyncLipMAE, frames: torch.Tensor, keep: torch.Tensor) -> 
     return out
 
 
+def extent(any_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """bool [N, n] -> (first, last) long [N]: the first and last True index of each row (n and -1
+    for a row with none)."""
+    n = any_.shape[1]
+    idx = torch.arange(n, device=any_.device)
+    return torch.where(any_, idx, n).min(1).values, torch.where(any_, idx, -1).max(1).values
+
+
 def mask_boxes(mask: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
     """bool [N, H, W] -> top-left corners (y, x) long [N] of `side` x `side` boxes centred on each
     mask's bounding box and kept inside the frame (a frame with an empty mask: the centre)."""
     N, H, W = mask.shape
 
     def centre(any_: torch.Tensor, n: int) -> torch.Tensor:                     # (N, n) -> (N,)
-        idx = torch.arange(n, device=mask.device)
-        lo = torch.where(any_, idx, n).min(1).values
-        hi = torch.where(any_, idx, -1).max(1).values
+        lo, hi = extent(any_)
         return torch.where(any_.any(1), (lo + hi + 1) // 2, n // 2)
 
     y = (centre(mask.any(2), H) - side // 2).clamp(0, H - side)
@@ -342,11 +348,9 @@ class Dubber(nn.Module):
         g, ctx = self.net.grid, self.cfg.context if context is None else context
         grid = hidden.view(N, g, g)
         idx = torch.arange(g, device=hidden.device)
-        big = torch.full_like(idx, g)
 
         def span(any_: torch.Tensor):                                           # (N, g) -> lo, hi (N,)
-            lo = torch.where(any_, idx, big).min(1).values
-            hi = torch.where(any_, idx, -1).max(1).values
+            lo, hi = extent(any_)
             return (lo - ctx).clamp_min(0), (hi + ctx).clamp_max(g - 1)
 
         r0, r1 = span(grid.any(2))
@@ -596,7 +600,7 @@ def _generate_videos(dubber: Dubber, crops: np.ndarray, masks: np.ndarray, c: to
         if mask.any():
             rep = lambda t: t.repeat_interleave(n, 0)                                            # noqa: E731
             segments = torch.arange(V, device=dev).repeat_interleave(n)         # z_id: mean over each video's segment
-            first = torch.from_numpy(np.ascontiguousarray(crops[:, s0])).to(dev)           # (V, H, W, 3)
+            first = frames.view(V, n, *frames.shape[1:])[:, 0]                  # (V, H, W, 3): each segment's start
             reference = rep(first if dubber.cfg.reference == "segment" else last)
             img = dubber.generate(frames, mask, c[:, s0:s1].flatten(0, 1), segments=segments,
                                   prev_mem=rep(dubber.prev_memory(last, V)), reference=reference)["image"]

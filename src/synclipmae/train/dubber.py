@@ -167,7 +167,8 @@ def dub_losses(dubber: Dubber, bank: DubBank, batch: dict, cfg: DubConfig, sync_
     video = torch.from_numpy(batch["video"])[:, None, None]
     c = torch.where(video, drv, a).flatten(0, 1)                                  # (B*T, D)
     z_id = vis["z_id"].view(B, T, -1).mean(1, keepdim=True).expand(-1, T, -1).flatten(0, 1)
-    prev_frames = torch.from_numpy(bank.frames[clips, batch["prev_t"]])          # (B, H, W, 3)
+    prev_truth = torch.from_numpy(bank.frames[clips, batch["prev_t"]])           # (B, H, W, 3)
+    prev_frames = prev_truth
     own = np.flatnonzero(batch["self_prev"])
     if len(own):  # self-conditioning: at inference the previous frame is generated, artefacts included
         with torch.no_grad():
@@ -188,7 +189,7 @@ def dub_losses(dubber: Dubber, bank: DubBank, batch: dict, cfg: DubConfig, sync_
     hidden_vis = {"patches": vis["patches"], "z_amb": vis["z_amb"], "z_id": vis["z_id"]}
     # the pixel reference: the ground-truth frame 1-T frames away ("segment": a source frame at inference), or
     # the previous frame as the decoder gets it ("previous": maybe self-generated)
-    reference = torch.from_numpy(bank.frames[clips, batch["prev_t"]]) if cfg.reference == "segment" else prev_frames
+    reference = prev_truth if cfg.reference == "segment" else prev_frames
     reference = reference[:, None].expand(-1, T, -1, -1, -1).flatten(0, 1)         # (B*T, H, W, 3)
     out = dubber.generate(frames, mask, c, z_id=z_id, prev_mem=mem, visible=hidden_vis, reference=reference)
     target = frames.float() / 255.0
