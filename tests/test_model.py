@@ -84,7 +84,6 @@ def test_motion_tokens_read_the_patches_view_b_keeps_most(tmp_path):
     x = model.patchify((batch["frames"][0].float() / 255 - 0.5) / 0.25)
     by_hand = model.encode_patches(x, ids[None].expand(3, -1))
     assert torch.allclose(tokens["z_amb"][0], by_hand["z_amb"], atol=1e-5)       # motion view
-    assert torch.allclose(tokens["z_id"][0], model.encode_patches(x)["z_id"], atol=1e-5)  # every patch
     model.save_pretrained(tmp_path / "ckpt")
     assert torch.equal(load_model(tmp_path / "ckpt").motion_patches(), ids)
     # a checkpoint written before the counts existed loads and reads every patch; other gaps still fail
@@ -92,14 +91,38 @@ def test_motion_tokens_read_the_patches_view_b_keeps_most(tmp_path):
 
     weights = tmp_path / "ckpt" / "model.safetensors"
     state = load_file(str(weights))
-    save_file({k: v for k, v in state.items() if k != "view_b_counts"}, str(weights))
-    assert load_model(tmp_path / "ckpt").motion_patches() is None
+    save_file({k: v for k, v in state.items() if k not in ("view_b_counts", "mouth_counts")}, str(weights))
+    old = load_model(tmp_path / "ckpt")
+    assert old.motion_patches() is None and old.identity_patches() is None
     save_file({k: v for k, v in state.items() if k != "prompts"}, str(weights))
     with pytest.raises(RuntimeError, match="prompts"):
         load_model(tmp_path / "ckpt")
     everything = SyncLipMAE(build_config(overrides=tiny_overrides(mask={"motion_view": "all"})))
     everything.load_state_dict(model.state_dict())
     assert everything.motion_patches() is None
+
+
+def test_identity_token_reads_the_patches_outside_the_lower_face():
+    torch.manual_seed(0)
+    model = tiny()
+    assert model.identity_patches() is None  # never trained: every patch
+    batch = random_batch(B=2, T=4)
+    model(batch)                             # one training forward counts the lower-face patches
+    mouth = patch_fraction(batch["mouth_mask"][0], model.patch)[0] > 0          # the same in every frame
+    ids = model.identity_patches()
+    assert torch.equal(ids, torch.nonzero(~mouth).flatten())
+    model.eval()
+    frames = random_batch(B=1, T=3, seed=1)["frames"]
+    x = model.patchify((frames[0].float() / 255 - 0.5) / 0.25)
+    by_hand = model.encode_patches(x, ids[None].expand(3, -1))["z_id"]
+    assert torch.allclose(model.encode(frames)["z_id"][0], by_hand, atol=1e-5)
+    changed = frames.clone()
+    changed[0, :, mouth.view(4, 4).repeat_interleave(8, 0).repeat_interleave(8, 1)] = 0  # repaint the lower face
+    assert torch.allclose(model.encode(changed)["z_id"], model.encode(frames)["z_id"], atol=1e-5)
+    assert not torch.allclose(model.encode(changed)["z_voc"], model.encode(frames)["z_voc"], atol=1e-3)
+    everything = SyncLipMAE(build_config(overrides=tiny_overrides(mask={"identity_view": "all"})))
+    everything.load_state_dict(model.state_dict())
+    assert everything.identity_patches() is None
 
 
 def test_forward_is_deterministic_in_the_batch_seeds():

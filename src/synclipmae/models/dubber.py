@@ -477,7 +477,7 @@ class Dubber(nn.Module):
             raise ValueError(f"{directory}/config.json: unknown dub settings {unknown} (a dubber from another "
                              f"synclipmae version: fine-tune it again with `synclipmae dub-train`)")
         dubber = cls(SyncLipMAE(config_from_dict(config["synclipmae"])), DubConfig(**config["dub"]))
-        load_weights(dubber, directory, map_location, may_lack=("net.view_b_counts",))
+        load_weights(dubber, directory, map_location, may_lack=("net.view_b_counts", "net.mouth_counts"))
         dubber.meta = config.get("meta", {})
         return dubber.eval()
 

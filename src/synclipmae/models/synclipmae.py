@@ -56,8 +56,10 @@ class SyncLipMAE(nn.Module):
         self.patch_embed = nn.Linear(patch_dim, m.width)  # reshape + linear: 4.6x faster than Conv2d on CPU
         self.register_buffer("pos_embed", sincos_pos_embed_2d(m.width, self.grid)[None], persistent=False)
         self.prompts = nn.Parameter(torch.randn(len(self.prompt_names), m.width) * 0.02)
-        # how often view B kept each patch in training: the inference view of z_voc and z_amb (motion_patches)
+        # how often view B kept each patch in training: the inference view of z_voc and z_amb (motion_patches);
+        # how often each patch lay in the lower face in training: the inference view of z_id (identity_patches)
         self.register_buffer("view_b_counts", torch.zeros(self.num_patches))
+        self.register_buffer("mouth_counts", torch.zeros(self.num_patches))
         self.blocks = nn.ModuleList([Block(m.width, m.heads, m.mlp_ratio) for _ in range(m.depth)])
         self.norm = nn.LayerNorm(m.width)
 
@@ -127,14 +129,13 @@ class SyncLipMAE(nn.Module):
         R = self.cfg.loss.rec_frames
         return T if R <= 0 else min(R, T)
 
-    def mask_views(self, frames, face_mask, mouth_mask, draws, rec):
-        """frames float [B, T, H, W, 3] in [0, 1]; masks bool [B, T, H, W]; rec long [B, R].
-        Returns view A of the R reconstructed frames, (ids_keep_a, mask_a, ids_restore_a) over
-        [B*R, L], and view B of all frames, (patches_b [B*T, L, P*P*3], ids_keep_b [B*T, Lk])."""
+    def mask_views(self, frames, face, mouth, draws, rec):
+        """frames float [B, T, H, W, 3] in [0, 1]; face, mouth float [B*T, L] (the fraction of each
+        patch inside the face / the lower face); rec long [B, R]. Returns view A of the R
+        reconstructed frames, (ids_keep_a, mask_a, ids_restore_a) over [B*R, L], and view B of all
+        frames, (patches_b [B*T, L, P*P*3], ids_keep_b [B*T, Lk])."""
         mc = self.cfg.mask
         pick = lambda x: take_frames(x, rec)  # noqa: E731
-        face = patch_fraction(face_mask.flatten(0, 1), self.patch)    # (B*T, L)
-        mouth = patch_fraction(mouth_mask.flatten(0, 1), self.patch)  # (B*T, L)
         B, T = frames.shape[:2]
         mouth_rec = pick(mouth.view(B, T, -1)).flatten(0, 1)         # (B*R, L)
         view_a = uniform_view(pick(draws["noise_a"]).flatten(0, 1), mc.ratio_a, mouth_rec, pick(draws["mouth"]).flatten())
@@ -177,22 +178,36 @@ class SyncLipMAE(nn.Module):
         keep = max(1, int(round(self.num_patches * (1 - self.cfg.mask.ratio_b))))
         return torch.argsort(self.view_b_counts, descending=True, stable=True)[:keep].sort().values
 
+    def identity_patches(self) -> torch.Tensor | None:
+        """ids long [Li] of the patches z_id is read from at inference, or None for all.
+
+        z_id has to carry what is constant over a clip; read from every patch it also follows the
+        mouth (mask.identity_view = "all"). The default, "outside-mouth", reads the patches that lay in
+        the lower-face region in fewer than half of the training frames (the `mouth_counts` buffer;
+        the crops of SynthTalk and of the real-video path are framed alike). None for "all", for a
+        model that was never trained, or for a checkpoint written before the counts existed."""
+        if self.cfg.mask.identity_view == "all" or not bool(self.mouth_counts.any()):
+            return None
+        frames = self.view_b_counts.sum() / max(1, int(round(self.num_patches * (1 - self.cfg.mask.ratio_b))))
+        return torch.nonzero(self.mouth_counts < 0.5 * frames).flatten()
+
     @torch.no_grad()
     def encode(self, frames: torch.Tensor, audio: torch.Tensor | None = None, chunk: int = 256,
                names: tuple[str, ...] | None = None) -> dict:
         """The downstream interface. frames uint8/float [B, T, H, W, 3] (or [T, H, W, 3]); audio
         float [B, S] (or [S]) or None. Returns named per-frame tokens float [B, T, D]: z_id, z_voc,
         z_amb (those the variant has, or those in `names`) and, with audio, a. No masking, no jitter:
-        z_id reads every patch (view A is uniform), z_voc and z_amb the `motion_patches` view."""
+        z_id reads the `identity_patches` view, z_voc and z_amb the `motion_patches` view."""
         squeeze = frames.dim() == 4
         if squeeze:
             frames = frames[None]
             audio = audio[None] if audio is not None else None
         B, T = frames.shape[:2]
         names = [n for n in self.prompt_names if names is None or n in names]
-        motion = self.motion_patches()
-        passes = [(None, [n for n in names if motion is None or n == "z_id"]),
-                  (motion, [n for n in names if motion is not None and n != "z_id"])]
+        identity, motion = self.identity_patches(), self.motion_patches()
+        passes = [(identity, [n for n in names if n == "z_id"]), (motion, [n for n in names if n != "z_id"])]
+        if identity is None and motion is None:
+            passes = [(None, names)]  # one pass over every patch serves all tokens
         flat = frames.flatten(0, 1)
         tokens = {n: [] for n in names}
         for i in range(0, flat.shape[0], chunk):  # bounded memory for long videos
@@ -238,11 +253,13 @@ class SyncLipMAE(nn.Module):
         B, T = batch["frames"].shape[:2]
         draws = {k: v.to(batch["frames"].device) for k, v in self._draws(batch["seed"], T).items()}
         frames = self.to_unit(batch["frames"])                                  # (B, T, H, W, 3)
-        view_a, (patches_b, ids_keep_b) = self.mask_views(
-            frames, batch["face_mask"], batch["mouth_mask"], draws, draws["rec"])
+        face = patch_fraction(batch["face_mask"].flatten(0, 1), self.patch)     # (B*T, L)
+        mouth = patch_fraction(batch["mouth_mask"].flatten(0, 1), self.patch)   # (B*T, L)
+        view_a, (patches_b, ids_keep_b) = self.mask_views(frames, face, mouth, draws, draws["rec"])
         tok_b = self.encode_patches(patches_b, ids_keep_b)                      # (B*T, ...)
         if self.training:
             self.view_b_counts.index_add_(0, ids_keep_b.flatten(), torch.ones(ids_keep_b.numel(), device=ids_keep_b.device))
+            self.mouth_counts += (mouth > 0).sum(0)
         a = self.encode_audio(batch["audio"]).flatten(0, 1)                     # (B*T, D)
         out: dict = {}
         loss = frames.new_zeros(())
@@ -316,7 +333,7 @@ class SyncLipMAE(nn.Module):
         if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
             raise FileNotFoundError(f"{directory} is not a synclipmae checkpoint (needs config.json and model.safetensors)")
         cfg = config_from_dict(json.loads((directory / "config.json").read_text()))
-        return load_weights(cls(cfg), directory, map_location, may_lack=("view_b_counts",)).eval()
+        return load_weights(cls(cfg), directory, map_location, may_lack=("view_b_counts", "mouth_counts")).eval()
 
 
 # ---------------------------------------------------------------------------------- presets

@@ -200,7 +200,8 @@ def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamCo
     test = make_split("test", cfg.test_clips, cfg, size, cfg.seed + _TEST_SEED, progress)
     torch.manual_seed(cfg.seed)
     untrained = SyncLipMAE(model.cfg).eval()
-    untrained.view_b_counts.copy_(model.view_b_counts)  # the same inference view: only the weights differ
+    untrained.view_b_counts.copy_(model.view_b_counts)  # the same inference views: only the weights differ
+    untrained.mouth_counts.copy_(model.mouth_counts)
     encoders = {"synclipmae": (model, str(model_dir)), "random-init": (untrained, None)}
     found = baseline_checkpoints(model_dir)
     for name in ("syncnet-style", "mae-only"):
