@@ -23,7 +23,8 @@ Numbers (`dub.json`), per method, means over the cases:
     sync_confidence      mean `sync_file` confidence (median_k d_k - min_k d_k; higher = a clearer
                          minimum; a file with no scored track counts 0)
     identity_cosine      cosine of the output's mean z_id (the pretrained encoder, every 4th frame) to the
-                         source X's mean z_id; 1 = the same identity
+                         source X's mean z_id; 1 = the same identity (z_id reads the patches outside the
+                         lower face, so this sees what the edit changes around the mouth region)
 The mouth region is `render`'s mouth_mask of the truth (the lower face below the nose inside the
 face: every pixel the vocal track can change), not dilated. The generator repaints that mask grown by
 DubConfig.mask_dilation px. "ground-truth" holds the sync confidence of the truth written and scored
