@@ -183,13 +183,14 @@ class SyncLipMAE(nn.Module):
 
         z_id has to carry what is constant over a clip; read from every patch it also follows the
         mouth (mask.identity_view = "all"). The default, "outside-mouth", reads the patches that lay in
-        the lower-face region in fewer than half of the training frames (the `mouth_counts` buffer;
-        the crops of SynthTalk and of the real-video path are framed alike). None for "all", for a
-        model that was never trained, or for a checkpoint written before the counts existed."""
+        the lower-face region in fewer than half as many training frames as the patch most often there
+        (the `mouth_counts` buffer; the crops of SynthTalk and of the real-video path are framed
+        alike, so that patch is in the lower face of nearly every frame). None for "all", for a model
+        that was never trained, or for a checkpoint written before the counts existed."""
         if self.cfg.mask.identity_view == "all" or not bool(self.mouth_counts.any()):
             return None
-        frames = self.view_b_counts.sum() / max(1, int(round(self.num_patches * (1 - self.cfg.mask.ratio_b))))
-        return torch.nonzero(self.mouth_counts < 0.5 * frames).flatten()
+        ids = torch.nonzero(self.mouth_counts < 0.5 * self.mouth_counts.max()).flatten()
+        return ids if ids.numel() else None
 
     @torch.no_grad()
     def encode(self, frames: torch.Tensor, audio: torch.Tensor | None = None, chunk: int = 256,
