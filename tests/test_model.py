@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from conftest import random_batch, tiny_overrides
 from synclipmae import SyncLipMAE, create_model, load_model
 from synclipmae.config import build_config
-from synclipmae.losses import cross_cov_penalty, info_nce, masked_mse
+from synclipmae.losses import cross_cov_penalty, frame_contrast, info_nce, masked_mse
 from synclipmae.media.audio import log_mel
 from synclipmae.models.masking import face_aware_view, keep_lowest, patch_fraction, photometric_jitter, uniform_view
 from synclipmae.models.synclipmae import PRESETS
@@ -205,6 +205,20 @@ def test_cross_cov_penalty_matches_formula_and_vanishes_for_independent_tokens()
     x, y = torch.randn(4000, 6), torch.randn(4000, 6)
     assert float(cross_cov_penalty([x, y])) < 0.01
     assert float(cross_cov_penalty([x, x])) == pytest.approx(1 / 6, rel=1e-3)  # ||I||^2 / D^2
+
+
+def test_frame_contrast_is_low_when_each_frame_finds_itself_and_trains_z_amb():
+    torch.manual_seed(0)
+    k = F.normalize(torch.randn(2, 8, 16), dim=-1)
+    frames = torch.tensor([[0, 3, 5], [1, 2, 7]])
+    own = torch.gather(k, 1, frames[..., None].expand(-1, -1, 16))
+    assert float(frame_contrast(own, k, frames, 1, 0.05)) < 0.05
+    assert float(frame_contrast(own.roll(1, dims=1), k, frames, 1, 0.05)) > 1.0
+    model = tiny(loss={"w_amb": 1.0, "rec_frames": 2})
+    out = model(random_batch(B=2, T=6))
+    out["loss"].backward()
+    assert float(out["amb"]) > 0 and float(model.proj_amb.weight.grad.abs().sum()) > 0
+    assert not hasattr(tiny(), "proj_amb")                     # off by default: no extra weights
 
 
 def test_masked_mse_only_counts_masked_patches():

@@ -1,4 +1,4 @@
-"""The three SyncLipMAE objectives: tensors in, tensors out (DESIGN §2 "Objectives").
+"""The SyncLipMAE objectives: tensors in, tensors out (DESIGN §2 "Objectives").
 
 Cross-rank gathering is the caller's job (`train.dist.gather_with_grad`); these functions take the
 local rows and the gathered columns so one process and many give the same loss.
@@ -48,6 +48,19 @@ def info_nce(v: torch.Tensor, a: torch.Tensor, v_all: torch.Tensor, a_all: torch
     with torch.no_grad():
         top1 = 0.5 * ((logits_v.argmax(1) == labels).float().mean() + (logits_a.argmax(1) == labels).float().mean())
     return loss, top1
+
+
+def frame_contrast(q: torch.Tensor, k: torch.Tensor, frames: torch.Tensor, exclude_radius: int = 1,
+                   temperature: float = 0.1) -> torch.Tensor:
+    """L_amb (default, off unless loss.w_amb > 0): each query frame must find its own frame among the
+    frames of its clip. q float [B, R, E] (one view of R frames of each clip), k float [B, T, E] (another
+    view of all T frames), both L2-normalised; frames long [B, R]: the position in T of each query.
+    Frames within `exclude_radius` of the query (other than itself) leave the denominator. Each clip
+    is its own problem, so ranks need no gathering. Returns the mean cross-entropy."""
+    logits = torch.einsum("bre,bte->brt", q, k) / temperature                  # (B, R, T)
+    offset = (frames[..., None] - torch.arange(k.shape[1], device=k.device)).abs()
+    logits = logits.masked_fill((offset <= exclude_radius) & (offset > 0), float("-inf"))
+    return F.cross_entropy(logits.flatten(0, 1), frames.flatten())
 
 
 def cross_cov_penalty(tokens: list[torch.Tensor]) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synclipmae.config import Config, config_from_dict, config_json
-from synclipmae.losses import cross_cov_penalty, info_nce, masked_mse
+from synclipmae.losses import cross_cov_penalty, frame_contrast, info_nce, masked_mse
 from synclipmae.models.audio import build_audio_encoder
 from synclipmae.models.layers import Block, init_weights, sincos_pos_embed_2d
 from synclipmae.models.masking import face_aware_view, patch_fraction, photometric_jitter, uniform_view
@@ -67,6 +67,8 @@ class SyncLipMAE(nn.Module):
         self.audio = build_audio_encoder(m.audio, m.width)
         self.proj_v = nn.Linear(m.width, m.proj_dim)
         self.proj_a = nn.Linear(m.width, m.proj_dim)
+        if self.has_decoder and cfg.loss.w_amb > 0:  # L_amb's head (docs/benchmarks.md, off by default)
+            self.proj_amb = nn.Linear(m.width, m.proj_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.loss.temperature)))
 
         # shared decoder: self-attention over patches, cross-attention to {z_id(t'), z_amb(t), c}
@@ -233,6 +235,12 @@ class SyncLipMAE(nn.Module):
             v, a = v - v.mean(-2, keepdim=True), a - a.mean(-2, keepdim=True)
         return F.normalize(v, dim=-1), F.normalize(a, dim=-1)
 
+    def ambient_embeddings(self, z_amb: torch.Tensor) -> torch.Tensor:
+        """L_amb's space: z_amb [B, n, D] projected, centred over each clip's frames and L2-normalised
+        -> [B, n, E]. Only with loss.w_amb > 0."""
+        e = self.proj_amb(z_amb)
+        return F.normalize(e - e.mean(1, keepdim=True), dim=-1)
+
     # ------------------------------------------------------------------------------ decode
     def decode(self, visible: torch.Tensor, ids_restore: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """visible float [N, Lk, D] (view A's encoded patches); ids_restore long [N, L];
@@ -299,6 +307,11 @@ class SyncLipMAE(nn.Module):
             rec_a = masked_mse(pred_a, patches, mask_a, cfg.loss.norm_pix)
             dec = cross_cov_penalty([dist.gather_with_grad(t) for t in (tok_a["z_id"], z_voc, z_amb)])
             loss = loss + cfg.loss.w_rec * (rec_v + rec_a) + cfg.loss.w_dec * dec
+            if cfg.loss.w_amb > 0:  # L_amb: view A's z_amb(t) finds frame t among view B's z_amb of the clip
+                amb = frame_contrast(self.ambient_embeddings(tok_a["z_amb"].view(B, R, -1)),
+                                     self.ambient_embeddings(tok_b["z_amb"].view(B, T, -1)), rec, cfg.loss.exclude_radius)
+                loss = loss + cfg.loss.w_amb * amb
+                out["amb"] = amb.detach()
             out.update(rec_video=rec_v.detach(), rec_audio=rec_a.detach(), dec=dec.detach())
             if return_outputs:
                 out["outputs"] = {"mask_a": mask_a, "pred_video": pred_v.detach(), "pred_audio": pred_a.detach(),
