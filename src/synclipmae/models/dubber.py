@@ -58,7 +58,7 @@ from torch import nn
 from synclipmae.config import config_from_dict, config_json
 from synclipmae.models.layers import init_weights
 from synclipmae.models.masking import patch_fraction
-from synclipmae.models.synclipmae import PIXEL_MEAN, PIXEL_STD, SyncLipMAE
+from synclipmae.models.synclipmae import COUNT_BUFFERS, PIXEL_MEAN, PIXEL_STD, SyncLipMAE
 from synclipmae.timing import TIMING
 
 FORMAT = "synclipmae-dubber"
@@ -477,7 +477,7 @@ class Dubber(nn.Module):
             raise ValueError(f"{directory}/config.json: unknown dub settings {unknown} (a dubber from another "
                              f"synclipmae version: fine-tune it again with `synclipmae dub-train`)")
         dubber = cls(SyncLipMAE(config_from_dict(config["synclipmae"])), DubConfig(**config["dub"]))
-        load_weights(dubber, directory, map_location, may_lack=("net.view_b_counts", "net.mouth_counts"))
+        load_weights(dubber, directory, map_location, may_lack=tuple(f"net.{name}" for name in COUNT_BUFFERS))
         dubber.meta = config.get("meta", {})
         return dubber.eval()
 

@@ -31,7 +31,8 @@ from synclipmae.models.masking import face_aware_view, patch_fraction, photometr
 from synclipmae.train import dist
 
 PROMPTS = ("z_id", "z_voc", "z_amb")
-PIXEL_MEAN, PIXEL_STD = 0.5, 0.25  # default: fixed input normalisation of [0, 1] pixels
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
+COUNT_BUFFERS = ("view_b_counts", "mouth_counts")  # training statistics behind the inference views; older checkpoints lack them  # default: fixed input normalisation of [0, 1] pixels
 
 
 def take_frames(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -347,7 +348,7 @@ class SyncLipMAE(nn.Module):
         if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
             raise FileNotFoundError(f"{directory} is not a synclipmae checkpoint (needs config.json and model.safetensors)")
         cfg = config_from_dict(json.loads((directory / "config.json").read_text()))
-        return load_weights(cls(cfg), directory, map_location, may_lack=("view_b_counts", "mouth_counts")).eval()
+        return load_weights(cls(cfg), directory, map_location, may_lack=COUNT_BUFFERS).eval()
 
 
 # ---------------------------------------------------------------------------------- presets

@@ -187,7 +187,7 @@ def baseline_checkpoints(model_dir) -> dict:
 def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamConfig | None = None,
                      log=print, progress: bool = True) -> Path:
     """Write OUT/downstream.json (and downstream.png): every encoder's heads on the same data."""
-    from synclipmae.models.synclipmae import SyncLipMAE
+    from synclipmae.models.synclipmae import COUNT_BUFFERS, SyncLipMAE
 
     cfg = cfg or DownstreamConfig(seed=seed)
     out_dir = Path(out_dir)
@@ -200,8 +200,8 @@ def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamCo
     test = make_split("test", cfg.test_clips, cfg, size, cfg.seed + _TEST_SEED, progress)
     torch.manual_seed(cfg.seed)
     untrained = SyncLipMAE(model.cfg).eval()
-    untrained.view_b_counts.copy_(model.view_b_counts)  # the same inference views: only the weights differ
-    untrained.mouth_counts.copy_(model.mouth_counts)
+    for name in COUNT_BUFFERS:  # the same inference views: only the weights differ
+        getattr(untrained, name).copy_(getattr(model, name))
     encoders = {"synclipmae": (model, str(model_dir)), "random-init": (untrained, None)}
     found = baseline_checkpoints(model_dir)
     for name in ("syncnet-style", "mae-only"):
