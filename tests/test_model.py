@@ -214,17 +214,10 @@ def test_frame_contrast_is_low_when_each_frame_finds_itself_and_trains_z_amb():
     own = torch.gather(k, 1, frames[..., None].expand(-1, -1, 16))
     assert float(frame_contrast(own, k, frames, 1, 0.05)) < 0.05
     assert float(frame_contrast(own.roll(1, dims=1), k, frames, 1, 0.05)) > 1.0
-    wrong_last = own.clone()
-    wrong_last[:, 2] = own[:, 0]                               # the last query of each clip points elsewhere
-    rows = torch.tensor([[True, True, False]] * 2)
-    assert float(frame_contrast(wrong_last, k, frames, 1, 0.05, rows)) < 0.05  # ... and does not count
-    assert float(frame_contrast(wrong_last, k, frames, 1, 0.05)) > 0.5
-    model = tiny(loss={"w_amb": 1.0, "rec_frames": 2}, mask={"mouth_prob": 1.0})
+    model = tiny(loss={"w_amb": 1.0, "rec_frames": 2})
     out = model(random_batch(B=2, T=6))
     out["loss"].backward()
     assert float(out["amb"]) > 0 and float(model.proj_amb.weight.grad.abs().sum()) > 0
-    never_hidden = tiny(loss={"w_amb": 1.0, "rec_frames": 2}, mask={"mouth_prob": 0.0})
-    assert float(never_hidden(random_batch(B=2, T=6))["amb"]) == 0  # only frames with the lower face hidden query
     assert not hasattr(tiny(), "proj_amb")                     # off by default: no extra weights
 
 

@@ -71,8 +71,6 @@ class LossConfig:
     w_amb: float = 0.0            # default 0 = off: weight of L_amb, z_amb of view A finding its own frame among view
                                   # B's z_amb of the clip's frames; z_amb then encodes what changes within a clip (an
                                   # experiment, docs/benchmarks.md: blink AUC up, sync and z_voc's mouth down at 1.0)
-    amb_queries: str = "mouth-hidden"  # default: L_amb's queries are only view A's frames with the lower face
-                                  # hidden, so z_amb cannot find its frame by the mouth ("all": every frame)
     rec_frames: int = 0           # default 0 = all: frames per clip that view A reconstructs; fewer makes a
                                   # CPU step cheaper while L_con still sees every frame
     norm_pix: bool = True         # default: per-patch normalised pixel targets (MAE norm_pix_loss)
@@ -262,7 +260,6 @@ def validate(cfg: Config) -> None:
         "loss.negatives": (cfg.loss.negatives, ("batch", "clip")),
         "mask.motion_view": (cfg.mask.motion_view, ("frequent", "all")),
         "mask.identity_view": (cfg.mask.identity_view, ("outside-mouth", "all")),
-        "loss.amb_queries": (cfg.loss.amb_queries, ("mouth-hidden", "all")),
     }
     for key, (value, options) in choices.items():
         if value not in options:
@@ -271,11 +268,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.img_size ({m.img_size}) must be a multiple of model.patch_size ({m.patch_size})")
     if m.width % m.heads or m.dec_width % m.dec_heads or m.audio.width % m.audio.heads:
         raise ConfigError("model widths must be multiples of their head counts (model.width/heads, dec_width/dec_heads, audio.width/heads)")
-    for key in ("ratio_a", "ratio_b"):
+    for key in ("ratio_a", "ratio_b", "mouth_prob"):
         if not 0.0 <= getattr(cfg.mask, key) < 1.0:
             raise ConfigError(f"config key 'mask.{key}' must be in [0, 1)")
-    if not 0.0 <= cfg.mask.mouth_prob <= 1.0:
-        raise ConfigError("config key 'mask.mouth_prob' must be in [0, 1]")
     if cfg.data.frames < 2 or cfg.train.batch_size < 1:
         raise ConfigError("data.frames must be >= 2 and train.batch_size >= 1")
 

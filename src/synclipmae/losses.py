@@ -51,21 +51,16 @@ def info_nce(v: torch.Tensor, a: torch.Tensor, v_all: torch.Tensor, a_all: torch
 
 
 def frame_contrast(q: torch.Tensor, k: torch.Tensor, frames: torch.Tensor, exclude_radius: int = 1,
-                   temperature: float = 0.1, rows: torch.Tensor | None = None) -> torch.Tensor:
+                   temperature: float = 0.1) -> torch.Tensor:
     """L_amb (default, off unless loss.w_amb > 0): each query frame must find its own frame among the
     frames of its clip. q float [B, R, E] (one view of R frames of each clip), k float [B, T, E] (another
     view of all T frames), both L2-normalised; frames long [B, R]: the position in T of each query.
     Frames within `exclude_radius` of the query (other than itself) leave the denominator. Each clip
-    is its own problem, so ranks need no gathering. rows bool [B, R] or None (all): the queries that
-    count. Returns the mean cross-entropy over them (0 when none counts)."""
+    is its own problem, so ranks need no gathering. Returns the mean cross-entropy."""
     logits = torch.einsum("bre,bte->brt", q, k) / temperature                  # (B, R, T)
     offset = (frames[..., None] - torch.arange(k.shape[1], device=k.device)).abs()
     logits = logits.masked_fill((offset <= exclude_radius) & (offset > 0), float("-inf"))
-    losses = F.cross_entropy(logits.flatten(0, 1), frames.flatten(), reduction="none")  # (B*R,)
-    if rows is None:
-        return losses.mean()
-    rows = rows.flatten().float()
-    return (losses * rows).sum() / rows.sum().clamp(min=1)
+    return F.cross_entropy(logits.flatten(0, 1), frames.flatten())
 
 
 def cross_cov_penalty(tokens: list[torch.Tensor]) -> torch.Tensor:

@@ -309,10 +309,8 @@ class SyncLipMAE(nn.Module):
             dec = cross_cov_penalty([dist.gather_with_grad(t) for t in (tok_a["z_id"], z_voc, z_amb)])
             loss = loss + cfg.loss.w_rec * (rec_v + rec_a) + cfg.loss.w_dec * dec
             if cfg.loss.w_amb > 0:  # L_amb: view A's z_amb(t) finds frame t among view B's z_amb of the clip
-                rows = take_frames(draws["mouth"], rec) if cfg.loss.amb_queries == "mouth-hidden" else None
                 amb = frame_contrast(self.ambient_embeddings(tok_a["z_amb"].view(B, R, -1)),
-                                     self.ambient_embeddings(tok_b["z_amb"].view(B, T, -1)), rec,
-                                     cfg.loss.exclude_radius, rows=rows)
+                                     self.ambient_embeddings(tok_b["z_amb"].view(B, T, -1)), rec, cfg.loss.exclude_radius)
                 loss = loss + cfg.loss.w_amb * amb
                 out["amb"] = amb.detach()
             out.update(rec_video=rec_v.detach(), rec_audio=rec_a.detach(), dec=dec.detach())
