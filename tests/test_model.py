@@ -219,6 +219,8 @@ def test_frame_contrast_is_low_when_each_frame_finds_itself_and_trains_z_amb():
     out["loss"].backward()
     assert float(out["amb"]) > 0 and float(model.proj_amb.weight.grad.abs().sum()) > 0
     assert not hasattr(tiny(), "proj_amb")                     # off by default: no extra weights
+    mae_only = tiny("mae-only", loss={"w_amb": 1.0})
+    assert not hasattr(mae_only, "proj_amb") and "amb" not in mae_only(random_batch(B=2, T=6))  # no contrast of any kind
 
 
 def test_masked_mse_only_counts_masked_patches():

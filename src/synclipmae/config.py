@@ -68,9 +68,11 @@ class LossConfig:
     w_rec: float = 1.0            # default weight of L_rec_video + L_rec_audio
     w_con: float = 1.0            # default weight of L_con
     w_dec: float = 0.1            # default weight of L_dec
-    w_amb: float = 0.0            # default 0 = off: weight of L_amb, z_amb of view A finding its own frame among view
-                                  # B's z_amb of the clip's frames; z_amb then encodes what changes within a clip (an
-                                  # experiment, docs/benchmarks.md: blink AUC up, sync and z_voc's mouth down at 1.0)
+    w_amb: float = 0.0            # default 0 = off (the demo sets 0.3): weight of L_amb, z_amb of view A finding its own
+                                  # frame among view B's z_amb of the clip's frames; z_amb then encodes what changes
+                                  # within a clip (blink AUC 0.62-0.80 -> 0.95, docs/benchmarks.md)
+    amb_temperature: float = 0.3  # default: L_amb's fixed temperature; at 0.1 its gradient was 2-3x that of the other
+                                  # losses together and sync and z_voc's mouth fell (docs/benchmarks.md)
     rec_frames: int = 0           # default 0 = all: frames per clip that view A reconstructs; fewer makes a
                                   # CPU step cheaper while L_con still sees every frame
     norm_pix: bool = True         # default: per-patch normalised pixel targets (MAE norm_pix_loss)

@@ -51,7 +51,7 @@ def info_nce(v: torch.Tensor, a: torch.Tensor, v_all: torch.Tensor, a_all: torch
 
 
 def frame_contrast(q: torch.Tensor, k: torch.Tensor, frames: torch.Tensor, exclude_radius: int = 1,
-                   temperature: float = 0.1) -> torch.Tensor:
+                   temperature: float = 0.3) -> torch.Tensor:
     """L_amb (default, off unless loss.w_amb > 0): each query frame must find its own frame among the
     frames of its clip. q float [B, R, E] (one view of R frames of each clip), k float [B, T, E] (another
     view of all T frames), both L2-normalised; frames long [B, R]: the position in T of each query.

@@ -51,6 +51,7 @@ class SyncLipMAE(nn.Module):
         self.prompt_names = ("z_voc",) if m.variant == "syncnet-style" else PROMPTS
         self.has_decoder = m.variant != "syncnet-style"
         self.has_contrastive = m.variant != "mae-only"
+        self.has_amb = self.has_decoder and self.has_contrastive and cfg.loss.w_amb > 0  # L_amb: mae-only has no contrast
         patch_dim = self.patch * self.patch * 3
 
         # per-frame ViT encoder with K prompt tokens
@@ -68,7 +69,7 @@ class SyncLipMAE(nn.Module):
         self.audio = build_audio_encoder(m.audio, m.width)
         self.proj_v = nn.Linear(m.width, m.proj_dim)
         self.proj_a = nn.Linear(m.width, m.proj_dim)
-        if self.has_decoder and cfg.loss.w_amb > 0:  # L_amb's head (docs/benchmarks.md, off by default)
+        if self.has_amb:  # L_amb's head (docs/benchmarks.md, off by default)
             self.proj_amb = nn.Linear(m.width, m.proj_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.loss.temperature)))
 
@@ -238,7 +239,7 @@ class SyncLipMAE(nn.Module):
 
     def ambient_embeddings(self, z_amb: torch.Tensor) -> torch.Tensor:
         """L_amb's space: z_amb [B, n, D] projected, centred over each clip's frames and L2-normalised
-        -> [B, n, E]. Only with loss.w_amb > 0."""
+        -> [B, n, E]. Only when the model has L_amb (has_amb)."""
         e = self.proj_amb(z_amb)
         return F.normalize(e - e.mean(1, keepdim=True), dim=-1)
 
@@ -308,9 +309,10 @@ class SyncLipMAE(nn.Module):
             rec_a = masked_mse(pred_a, patches, mask_a, cfg.loss.norm_pix)
             dec = cross_cov_penalty([dist.gather_with_grad(t) for t in (tok_a["z_id"], z_voc, z_amb)])
             loss = loss + cfg.loss.w_rec * (rec_v + rec_a) + cfg.loss.w_dec * dec
-            if cfg.loss.w_amb > 0:  # L_amb: view A's z_amb(t) finds frame t among view B's z_amb of the clip
+            if self.has_amb:  # L_amb: view A's z_amb(t) finds frame t among view B's z_amb of the clip
                 amb = frame_contrast(self.ambient_embeddings(tok_a["z_amb"].view(B, R, -1)),
-                                     self.ambient_embeddings(tok_b["z_amb"].view(B, T, -1)), rec, cfg.loss.exclude_radius)
+                                     self.ambient_embeddings(tok_b["z_amb"].view(B, T, -1)), rec, cfg.loss.exclude_radius,
+                                     cfg.loss.amb_temperature)
                 loss = loss + cfg.loss.w_amb * amb
                 out["amb"] = amb.detach()
             out.update(rec_video=rec_v.detach(), rec_audio=rec_a.detach(), dec=dec.detach())
