@@ -19,7 +19,7 @@ def _plt():
 
 def plot_losses(runs: dict, path: Path) -> Path:
     """runs: {name: metrics rows from metrics.jsonl}. Panels: total loss; reconstruction terms;
-    L_con against ln N (the plateau line); in-batch top-1 of the contrastive task."""
+    L_con (and L_amb when on) against ln N (the plateau line); in-batch top-1 of the contrastive task."""
     plt = _plt()
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     for name, rows in runs.items():
@@ -34,7 +34,9 @@ def plot_losses(runs: dict, path: Path) -> Path:
             line = axes[2].plot(step, [r["con"] for r in rows], label=f"{name}: L_con")[0]
             axes[2].axhline(rows[0]["ln_n"], color=line.get_color(), ls=":", label=f"ln N = {rows[0]['ln_n']:.2f}")
             axes[3].plot(step, [r["top1"] for r in rows], label=name)
-    for ax, title in zip(axes, ["total loss", "L_rec (masked patches, norm-pix MSE)", "L_con vs ln N (plateau)",
+        if "amb" in rows[0]:  # L_amb's chance is ln of the clip's frames left in (the demo: the same 14 as L_con)
+            axes[2].plot(step, [r["amb"] for r in rows], "--", label=f"{name}: L_amb")
+    for ax, title in zip(axes, ["total loss", "L_rec (masked patches, norm-pix MSE)", "L_con (L_amb dashed) vs ln N (plateau)",
                                 "in-batch top-1 (audio <-> video frame)"]):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
