@@ -59,8 +59,8 @@ class MaskConfig:
                                   # often in training, as many as view B keeps ("all": every patch)
     identity_view: str = "outside-mouth"  # default: at inference z_id reads the patches that lay in the lower
                                   # face in under half as many training frames as the patch most often there ("all":
-                                  # every patch); z_id then cannot
-                                  # follow the mouth (mouth R^2 from z_id 0.31-0.45 -> -0.04 on seed-1 checkpoints)
+                                  # every patch); z_id then cannot follow the mouth (mouth R^2 from z_id 0.31-0.45
+                                  # -> -0.04 on seed-1 checkpoints)
 
 
 @dataclass

@@ -50,13 +50,14 @@ def info_nce(v: torch.Tensor, a: torch.Tensor, v_all: torch.Tensor, a_all: torch
     return loss, top1
 
 
-def frame_contrast(q: torch.Tensor, k: torch.Tensor, frames: torch.Tensor, exclude_radius: int = 1,
-                   temperature: float = 0.3) -> torch.Tensor:
+def frame_contrast(q: torch.Tensor, k: torch.Tensor, frames: torch.Tensor, exclude_radius: int,
+                   temperature: float) -> torch.Tensor:
     """L_amb (default, off unless loss.w_amb > 0): each query frame must find its own frame among the
     frames of its clip. q float [B, R, E] (one view of R frames of each clip), k float [B, T, E] (another
     view of all T frames), both L2-normalised; frames long [B, R]: the position in T of each query.
-    Frames within `exclude_radius` of the query (other than itself) leave the denominator. Each clip
-    is its own problem, so ranks need no gathering. Returns the mean cross-entropy."""
+    Frames within `exclude_radius` of the query (other than itself) leave the denominator; logits are
+    cosines / `temperature` (loss.amb_temperature). Each clip is its own problem, so ranks need no
+    gathering. Returns the mean cross-entropy."""
     logits = torch.einsum("bre,bte->brt", q, k) / temperature                  # (B, R, T)
     offset = (frames[..., None] - torch.arange(k.shape[1], device=k.device)).abs()
     logits = logits.masked_fill((offset <= exclude_radius) & (offset > 0), float("-inf"))

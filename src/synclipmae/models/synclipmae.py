@@ -31,13 +31,18 @@ from synclipmae.models.masking import face_aware_view, patch_fraction, photometr
 from synclipmae.train import dist
 
 PROMPTS = ("z_id", "z_voc", "z_amb")
-PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
-COUNT_BUFFERS = ("view_b_counts", "mouth_counts")  # training statistics behind the inference views; older checkpoints lack them  # default: fixed input normalisation of [0, 1] pixels
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25  # default: fixed input normalisation of [0, 1] pixels
+COUNT_BUFFERS = ("view_b_counts", "mouth_counts")  # training statistics behind the inference views; older checkpoints lack them
 
 
 def take_frames(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """x [B, T, ...], idx long [B, R] -> x[b, idx[b]] as [B, R, ...]."""
     return torch.gather(x, 1, idx.view(*idx.shape, *[1] * (x.dim() - 2)).expand(-1, -1, *x.shape[2:]))
+
+
+def centred_unit(x: torch.Tensor) -> torch.Tensor:
+    """x float [..., T, E] -> each row minus the sequence's mean over T, L2-normalised."""
+    return F.normalize(x - x.mean(-2, keepdim=True), dim=-1)
 
 
 class SyncLipMAE(nn.Module):
@@ -234,14 +239,13 @@ class SyncLipMAE(nn.Module):
         z_voc [..., T, D], a [..., T', D] (sequences) -> v [..., T, E], a [..., T', E]."""
         v, a = self.proj_v(z_voc), self.proj_a(a)
         if self.cfg.loss.center:
-            v, a = v - v.mean(-2, keepdim=True), a - a.mean(-2, keepdim=True)
+            return centred_unit(v), centred_unit(a)
         return F.normalize(v, dim=-1), F.normalize(a, dim=-1)
 
     def ambient_embeddings(self, z_amb: torch.Tensor) -> torch.Tensor:
         """L_amb's space: z_amb [B, n, D] projected, centred over each clip's frames and L2-normalised
         -> [B, n, E]. Only when the model has L_amb (has_amb)."""
-        e = self.proj_amb(z_amb)
-        return F.normalize(e - e.mean(1, keepdim=True), dim=-1)
+        return centred_unit(self.proj_amb(z_amb))
 
     # ------------------------------------------------------------------------------ decode
     def decode(self, visible: torch.Tensor, ids_restore: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
