@@ -177,3 +177,17 @@ def test_bench_cli_takes_key_value_settings_and_names_a_bad_one(ckpt, tmp_path, 
     for bad in ("clips=many", "clips=0"):
         assert main(["bench", "dub", "--model", str(ckpt), "--out", str(out), bad]) == 2
         assert "clips" in capsys.readouterr().err
+
+
+def test_motion_pooling_tells_a_fast_oscillation_from_a_slow_drift_with_the_same_mean_and_std():
+    from synclipmae.tasks.downstream import pool
+
+    t = np.arange(100) / 25.0
+    fast, slow = np.sin(2 * np.pi * 2.0 * t), np.sin(2 * np.pi * 0.25 * t)  # a 2 Hz nod, a 4 s drift
+    tokens = {"z_amb": np.stack([fast, slow])[:, :, None].astype(np.float32)}  # [C=2, Tc=100, D=1]
+    plain = pool(tokens, ("z_amb",), "mean+std")
+    moving = pool(tokens, ("z_amb",), "mean+std+motion")
+    assert plain.shape == (2, 2) and moving.shape == (2, 3)
+    assert np.allclose(plain[0], plain[1], atol=0.02)          # mean 0, std 1/sqrt(2) for both
+    assert moving[0, 2] > 5 * moving[1, 2]                     # the fast one moves ~8x more per frame
+    assert pool(tokens, ("z_amb", "z_id"), "mean").shape == (2, 1)  # tokens an encoder lacks are skipped

@@ -118,7 +118,7 @@ def test_mlp_is_deterministic_from_its_seed_and_leaves_global_rng_alone():
 @pytest.fixture
 def fake_features(monkeypatch):
     """Features = a vector fixed by the file's label (from its name) plus noise; "bad" files fail."""
-    def features(path, model, tokens, backend="auto"):
+    def features(path, model, tokens, backend="auto", pooling="mean"):
         name = Path(path).stem
         if "bad" in name:
             raise probe.ProbeInputError(f"{Path(path).name}: no face found in 25 frames")
@@ -205,11 +205,13 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def test_cli_probe_manifest(clips, tmp_path, capsys):
-    rc, out, err = run(capsys, "--manifest", clips / "labels.csv", "--model", clips / "ckpt", "--out", tmp_path / "p")
+    rc, out, err = run(capsys, "--manifest", clips / "labels.csv", "--model", clips / "ckpt", "--out", tmp_path / "p",
+                       "--pooling", "mean+std+motion")
     assert rc == 0, err
     rep = json.loads((tmp_path / "p" / "probe.json").read_text())
     assert REPORT_KEYS <= set(rep)
-    assert (rep["task"], rep["tokens"], rep["head"]) == ("emotion", ["z_voc", "z_amb"], "linear")
+    assert (rep["task"], rep["tokens"], rep["head"], rep["pooling"]) == ("emotion", ["z_voc", "z_amb"], "linear",
+                                                                        "mean+std+motion")
     assert rep["classes"] == ["happy", "neutral", "surprised"] and (rep["n_train"], rep["n_test"]) == (6, 3)
     assert 0.0 <= rep["accuracy"] <= 1.0 and rep["failures"] == []
     assert (tmp_path / "p" / "confusion.png").is_file()

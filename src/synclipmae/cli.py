@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
     p.add_argument("--tokens", default="z_voc,z_amb", help="tokens averaged over time and concatenated, any of "
                                                            "z_id, z_voc, z_amb, a (default: z_voc,z_amb)")
+    p.add_argument("--pooling", choices=["mean", "mean+std", "mean+std+motion"], default="mean",  # features.POOLINGS
+                   help="per-file pooling over time: mean (the paper's average, default); +std adds each "
+                        "feature's spread, +motion its mean frame-to-frame change (head motion, blink rate)")
     p.add_argument("--head", choices=["linear", "mlp"], default="linear",
                    help="linear: closed-form ridge (default); mlp: one hidden layer trained with AdamW")
     p.add_argument("--classes", metavar="A,B,...", help="the allowed classes, in order (default: those in the data)")
@@ -440,7 +443,8 @@ def cmd_probe(args) -> int:
                              f"(it has {', '.join(model.prompt_names)}, a)")
         report = probe_examples(examples, model, args.out, tokens=tokens, head=args.head, seed=args.seed,
                                 task=args.task or ("action" if multilabel else "emotion"), classes=classes,
-                                multilabel=multilabel, source=source, backend=args.backend, model_name=model_name)
+                                multilabel=multilabel, source=source, backend=args.backend, model_name=model_name,
+                                pooling=args.pooling)
     except DataError as err:
         print(f"synclipmae probe: {err}", file=sys.stderr)
         return 1

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from synclipmae.tasks.features import POOLINGS, pool
 from synclipmae.tasks.vsr import VSRTrainConfig
 
 ENCODERS = ("synclipmae", "random-init", "syncnet-style", "mae-only")
@@ -46,7 +47,7 @@ class DownstreamConfig:
     test_clips: int = 50            # default: scored clips (test identities)
     seconds: float = 4.0            # default: clip length
     tokens: tuple = ("z_voc", "z_amb")  # default (DESIGN §2): probe features, time-averaged and concatenated
-    pooling: str = "mean+std"       # default: per-clip pooling of each token over time ("mean" = paper's average)
+    pooling: str = "mean+std+motion"  # default: per-clip pooling of each token over time (`pool`; "mean" = paper's average)
     vsr: VSRTrainConfig = field(default_factory=lambda: VSRTrainConfig(epochs=45))  # default: 45 epochs (at 30 the
                                     # head read the true mouth track at WER 0.53, at 45 0.39, at 60 0.41)
     head_threads: int = 1           # default: torch threads while the heads train (many small CTC steps: measured
@@ -66,8 +67,8 @@ class DownstreamConfig:
         prompts = [t for t in TOKENS if t != "a"]  # the bench encodes frames only: no audio token
         if not self.tokens or not set(self.tokens) <= set(prompts):
             raise ConfigError(f"config key 'tokens' takes names among {','.join(prompts)}; got {','.join(self.tokens)!r}")
-        if self.pooling not in ("mean", "mean+std"):
-            raise ConfigError(f"config key 'pooling' must be mean or mean+std; got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"config key 'pooling' must be one of {', '.join(POOLINGS)}; got {self.pooling!r}")
         if self.train_clips < 2 or self.test_clips < 1 or self.seconds <= 0:
             raise ConfigError("train_clips must be >= 2, test_clips >= 1 and seconds > 0")
 
@@ -112,17 +113,6 @@ def pixel_features(split: Split, side: int) -> np.ndarray:
     """float32 [C, Tc, side*side]: every frame in grey, area-averaged to side x side, in [0, 1]."""
     grey = [torch.from_numpy(f).float().mean(-1)[:, None] / 255.0 for f in split.frames]  # (Tc, 1, H, W) each
     return np.stack([F.adaptive_avg_pool2d(g, side).flatten(1).numpy() for g in grey])
-
-
-def pool(tokens: dict, names, how: str) -> np.ndarray:
-    """Per-clip features [C, F]: each available token of `names` pooled over time and concatenated."""
-    parts = []
-    for n in names:
-        if n in tokens:
-            parts.append(tokens[n].mean(1))
-            if how == "mean+std":
-                parts.append(tokens[n].std(1))
-    return np.concatenate(parts, 1)
 
 
 def score_heads(probe_train, probe_test, seq_train, seq_test, train: Split, test: Split,

@@ -21,6 +21,24 @@ import torch
 from synclipmae.timing import TIMING
 
 TOKEN_NAMES = ("z_id", "z_voc", "z_amb", "a")
+POOLINGS = ("mean", "mean+std", "mean+std+motion")
+
+
+def pool(tokens: dict, names, how: str) -> np.ndarray:
+    """Per-clip features [C, F]: each available token of `names` [C, Tc, D] pooled over time and
+    concatenated. "mean" is the paper's time average; "+std" adds each feature's standard deviation
+    over time (how far it moves); "+motion" adds its mean absolute frame-to-frame change (how fast it
+    moves: a nod or shake oscillates within a second, the pose random walk drifts over seconds)."""
+    parts = []
+    for n in names:
+        if n in tokens:
+            x = tokens[n]
+            parts.append(x.mean(1))
+            if "std" in how:
+                parts.append(x.std(1))
+            if "motion" in how:
+                parts.append(np.abs(np.diff(x, axis=1)).mean(1) if x.shape[1] > 1 else np.zeros_like(x[:, 0]))
+    return np.concatenate(parts, 1)
 
 
 @dataclass
@@ -35,9 +53,9 @@ class TrackFeatures:
         """float64 [N]: start time in seconds of each frame of the track."""
         return np.arange(self.start_frame, self.end_frame) / TIMING.fps
 
-    def mean(self, names) -> np.ndarray:
-        """Time-averaged tokens `names`, concatenated: float32 [sum of D]."""
-        return np.concatenate([self.tokens[n].mean(0) for n in names])
+    def pooled(self, names, how: str = "mean") -> np.ndarray:
+        """Tokens `names` pooled over the track's frames (`pool`), concatenated: float32 [F]."""
+        return pool({n: self.tokens[n][None] for n in names}, names, how)[0]
 
 
 @torch.no_grad()

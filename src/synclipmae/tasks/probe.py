@@ -223,10 +223,10 @@ class ProbeInputError(Exception):
     """A file that gives no features (no face found): one line, starting with the file's name."""
 
 
-def _file_features(path, model, tokens, backend: str = "auto") -> np.ndarray:
-    """Time-averaged tokens of one video file, concatenated in `tokens` order: float32 [sum of D],
-    from the file's longest face track (one speaker per clip). Raises MediaError / SyncError /
-    ProbeInputError."""
+def _file_features(path, model, tokens, backend: str = "auto", pooling: str = "mean") -> np.ndarray:
+    """Tokens of one video file pooled over time (`features.pool`; "mean" = the paper's average),
+    concatenated in `tokens` order: float32 [F], from the file's longest face track (one speaker per
+    clip). Raises MediaError / SyncError / ProbeInputError."""
     from pathlib import Path
 
     from synclipmae.tasks.features import extract, longest_track
@@ -234,7 +234,7 @@ def _file_features(path, model, tokens, backend: str = "auto") -> np.ndarray:
     track = longest_track(extract(path, model, backend=backend, with_audio="a" in tokens))
     if any(name not in track.tokens for name in tokens):
         raise ProbeInputError(f"{Path(path).name}: no audio stream, so no audio tokens a")
-    return track.mean(tokens).astype(np.float32)
+    return track.pooled(tokens, pooling).astype(np.float32)
 
 
 def _one_line(err: BaseException) -> str:
@@ -243,7 +243,8 @@ def _one_line(err: BaseException) -> str:
 
 def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = "linear", seed: int = 0,
                    task: str = "emotion", classes=None, multilabel: bool = False, source: str = "",
-                   backend: str = "auto", model_name: str | None = None, progress: bool = True) -> dict:
+                   backend: str = "auto", model_name: str | None = None, progress: bool = True,
+                   pooling: str = "mean") -> dict:
     """Probe `tokens` of `model` for the labels of `examples` (a reader's `Example` rows); write
     OUT/probe.json (and OUT/confusion.png for single labels) and return the report.
 
@@ -302,7 +303,7 @@ def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = 
         key = str(Path(ex.path).resolve())
         if key not in cache:
             try:
-                cache[key] = _file_features(ex.path, model, tokens, backend=backend)
+                cache[key] = _file_features(ex.path, model, tokens, backend=backend, pooling=pooling)
             except (MediaError, SyncError, ProbeInputError) as err:
                 cache[key] = _one_line(err)
             except Exception as err:  # noqa: BLE001 - one bad file never stops the others
@@ -332,7 +333,7 @@ def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = 
     scores = fit_probe(x_tr, y_tr, x_te, kind=head, multilabel=multilabel, seed=seed, n_classes=len(classes))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"task": task, "tokens": list(tokens), "head": head, "classes": classes, "multilabel": multilabel,
+    report = {"task": task, "tokens": list(tokens), "pooling": pooling, "head": head, "classes": classes, "multilabel": multilabel,
               "n_train": len(y_tr), "n_test": len(y_te)}
     if multilabel:
         positive = y_te.any(0)
