@@ -6,7 +6,7 @@ mae-only). Data: SynthTalk clips never used in pretraining, from seed streams th
 heads train on clips of TRAIN identities (new sentences) and are scored on clips of TEST identities
 (new identities, new sentences).
 
-    emotion_accuracy   5 classes, linear probe on time-averaged tokens (chance 0.2); higher is better
+    emotion_accuracy   5 classes, linear probe on tokens pooled over time (`pooling`; chance 0.2); higher is better
     emotion_macro_f1
     action_map         multi-label (nod, shake, tilt, smile, blinks), mean average precision over the
                        5 actions; chance is each action's frequency (~0.3); higher is better
@@ -46,7 +46,7 @@ class DownstreamConfig:
     train_clips: int = 120          # default: head-training clips (train identities, sentences not in pretraining)
     test_clips: int = 50            # default: scored clips (test identities)
     seconds: float = 4.0            # default: clip length
-    tokens: tuple = ("z_voc", "z_amb")  # default (DESIGN §2): probe features, time-averaged and concatenated
+    tokens: tuple = ("z_voc", "z_amb")  # default (DESIGN §2): probe features, pooled over time and concatenated
     pooling: str = "mean+std+motion"  # default: per-clip pooling of each token over time (`pool`; "mean" = paper's average)
     vsr: VSRTrainConfig = field(default_factory=lambda: VSRTrainConfig(epochs=45))  # default: 45 epochs (at 30 the
                                     # head read the true mouth track at WER 0.53, at 45 0.39, at 60 0.41)

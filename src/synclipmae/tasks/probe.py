@@ -333,8 +333,8 @@ def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = 
     scores = fit_probe(x_tr, y_tr, x_te, kind=head, multilabel=multilabel, seed=seed, n_classes=len(classes))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"task": task, "tokens": list(tokens), "pooling": pooling, "head": head, "classes": classes, "multilabel": multilabel,
-              "n_train": len(y_tr), "n_test": len(y_te)}
+    report = {"task": task, "tokens": list(tokens), "pooling": pooling, "head": head, "classes": classes,
+              "multilabel": multilabel, "n_train": len(y_tr), "n_test": len(y_te)}
     if multilabel:
         positive = y_te.any(0)
         if not positive.any():
