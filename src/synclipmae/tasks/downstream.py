@@ -47,7 +47,7 @@ class DownstreamConfig:
     test_clips: int = 50            # default: scored clips (test identities)
     seconds: float = 4.0            # default: clip length
     tokens: tuple = ("z_voc", "z_amb")  # default (DESIGN §2): probe features, pooled over time and concatenated
-    pooling: str = "mean+std+motion"  # default: per-clip pooling of each token over time (`pool`; "mean" = paper's average)
+    pooling: str = "mean+std+motion"  # default: how each token is pooled over a clip (`pool`; "mean" = the paper's)
     vsr: VSRTrainConfig = field(default_factory=lambda: VSRTrainConfig(epochs=45))  # default: 45 epochs (at 30 the
                                     # head read the true mouth track at WER 0.53, at 45 0.39, at 60 0.41)
     head_threads: int = 1           # default: torch threads while the heads train (many small CTC steps: measured
