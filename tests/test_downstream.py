@@ -180,7 +180,7 @@ def test_bench_cli_takes_key_value_settings_and_names_a_bad_one(ckpt, tmp_path, 
 
 
 def test_motion_pooling_tells_a_fast_oscillation_from_a_slow_drift_with_the_same_mean_and_std():
-    from synclipmae.tasks.downstream import pool
+    from synclipmae.tasks.features import pool
 
     t = np.arange(100) / 25.0
     fast, slow = np.sin(2 * np.pi * 2.0 * t), np.sin(2 * np.pi * 0.25 * t)  # a 2 Hz nod, a 4 s drift

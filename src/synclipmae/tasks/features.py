@@ -28,16 +28,20 @@ def pool(tokens: dict, names, how: str) -> np.ndarray:
     """Per-clip features [C, F]: each available token of `names` [C, Tc, D] pooled over time and
     concatenated. "mean" is the paper's time average; "+std" adds each feature's standard deviation
     over time (how far it moves); "+motion" adds its mean absolute frame-to-frame change (how fast it
-    moves: a nod or shake oscillates within a second, the pose random walk drifts over seconds)."""
+    moves: a nod or shake oscillates within a second, the pose random walk drifts over seconds; 0 for a
+    single frame). `how` is one of POOLINGS (ValueError otherwise)."""
+    if how not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {how!r}")
+    stats = how.split("+")
     parts = []
     for n in names:
         if n in tokens:
             x = tokens[n]
             parts.append(x.mean(1))
-            if "std" in how:
+            if "std" in stats:
                 parts.append(x.std(1))
-            if "motion" in how:
-                parts.append(np.abs(np.diff(x, axis=1)).mean(1) if x.shape[1] > 1 else np.zeros_like(x[:, 0]))
+            if "motion" in stats:
+                parts.append(np.abs(np.diff(x, axis=1)).sum(1) / max(x.shape[1] - 1, 1))
     return np.concatenate(parts, 1)
 
 
