@@ -61,6 +61,16 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     assert [r["step"] for r in read_metrics(tmp_path / "part")] == list(range(1, 7))
 
 
+def test_a_step_floor_trains_past_the_minutes_and_runs_the_schedule_on_steps(tmp_path):
+    # 0.0001 minutes is over after the first step: a floor of 70000 steps per minute makes it 7, and the
+    # learning rate still warms up and decays over those 7 steps rather than sitting at min_lr after the first
+    out = tmp_path / "floor"
+    pretrain(cfg_for(out, minutes=0.0001, min_steps_per_minute=70000), source=RandomSource())
+    assert latest_checkpoint(out).name == "step_0000007"
+    lrs = [row["lr"] for row in read_metrics(out)]
+    assert len(lrs) == 7 and 0 < lrs.index(max(lrs)) < 6 and lrs[-1] < 0.5 * max(lrs)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match=r"non-finite loss .* at step 4 \(batch: random/0"):
         pretrain(cfg_for(tmp_path), source=RandomSource(nan_at=4))

@@ -101,6 +101,8 @@ class TrainConfig:
     steps: int = 1000             # total optimiser steps (the schedule's length when minutes == 0)
     minutes: float = 0.0          # default 0 = off; > 0 ends training after this wall time and runs the
                                   # schedule on elapsed time instead of steps
+    min_steps_per_minute: float = 0.0  # default 0 = off; with minutes > 0, a floor of this many steps per minute of
+                                  # budget: a slow or busy machine trains on past the minutes until it has them
     lr: float = 1e-3              # default: peak AdamW learning rate
     min_lr: float = 1e-5
     warmup: float = 0.05          # default: fraction of the schedule spent in linear warm-up
@@ -273,6 +275,8 @@ def validate(cfg: Config) -> None:
     for key in ("ratio_a", "ratio_b", "mouth_prob"):
         if not 0.0 <= getattr(cfg.mask, key) < 1.0:
             raise ConfigError(f"config key 'mask.{key}' must be in [0, 1)")
+    if cfg.train.min_steps_per_minute < 0:
+        raise ConfigError(f"config key 'train.min_steps_per_minute' must be >= 0; got {cfg.train.min_steps_per_minute}")
     if cfg.data.frames < 2 or cfg.train.batch_size < 1:
         raise ConfigError("data.frames must be >= 2 and train.batch_size >= 1")
 

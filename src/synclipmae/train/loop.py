@@ -3,10 +3,13 @@
 `python -m synclipmae pretrain ...` runs it on one process; `torchrun --nproc_per_node=G -m synclipmae
 pretrain ...` runs the same code with DDP (or FSDP2 with `train.strategy=fsdp`). bf16 autocast only on
 CUDA (`nullcontext` on CPU). The schedule runs on steps, or on elapsed wall time when
-`train.minutes > 0`. Re-running the same command resumes from the last checkpoint in `train.out`.
+`train.minutes > 0`; `train.min_steps_per_minute` then sets a floor of steps: training goes on past the
+minutes until it has them, and the schedule follows whichever of time and steps is further behind.
+Re-running the same command resumes from the last checkpoint in `train.out`.
 """
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -102,9 +105,15 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
         net = torch.compile(net)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     budget = tc.minutes * 60.0
+    min_steps = math.ceil(round(tc.min_steps_per_minute * tc.minutes, 6)) if budget > 0 else 0
 
     def progress_now() -> float:
-        return min(1.0, elapsed / budget) if budget > 0 else step / max(tc.steps, 1)
+        if budget <= 0:
+            return step / max(tc.steps, 1)
+        return min(1.0, elapsed / budget, step / min_steps if min_steps else 1.0)
+
+    def running() -> bool:
+        return step < tc.steps if budget <= 0 else (elapsed < budget or step < min_steps)
 
     def save() -> Path:
         path = None
@@ -120,7 +129,7 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
                unit="step" if budget <= 0 else "s", desc="pretrain", disable=not (tc.progress and dist.is_main()))
     last = None
     net.train()
-    while (step < tc.steps) if budget <= 0 else (elapsed < budget):
+    while running():
         started = time.perf_counter()
         set_lr(optimizer, lr_at(progress_now(), tc))
         batch = _to(source.sample(tc.seed, step, tc.batch_size, cfg.data.frames, dist.rank(), dist.world_size()), device)
