@@ -147,6 +147,8 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
         took = time.perf_counter() - started
         elapsed += took
         bar.update(1 if budget <= 0 else min(int(elapsed), int(budget)) - bar.n)  # whole seconds
+        if budget > 0 and elapsed >= budget:  # the minutes are over: say what the step floor still needs
+            bar.set_description_str(f"pretrain: step floor {step}/{min_steps}", refresh=False)
         if step % tc.log_every == 0 or step == 1:
             metrics = {k: float(dist.all_reduce_mean(v.detach().float())) for k, v in result.items()
                        if torch.is_tensor(v) and v.dim() == 0}
