@@ -105,6 +105,7 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
         net = torch.compile(net)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     budget = tc.minutes * 60.0
+    # the step floor; round first, since 1.1 * 50 is 55.00000000000001 in floats
     min_steps = math.ceil(round(tc.min_steps_per_minute * tc.minutes, 6)) if budget > 0 else 0
 
     def progress_now() -> float:
@@ -147,7 +148,7 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
         took = time.perf_counter() - started
         elapsed += took
         bar.update(1 if budget <= 0 else min(int(elapsed), int(budget)) - bar.n)  # whole seconds
-        if budget > 0 and elapsed >= budget:  # the minutes are over: say what the step floor still needs
+        if budget > 0 and elapsed >= budget and step <= min_steps:  # the minutes are over, the step floor is not
             bar.set_description_str(f"pretrain: step floor {step}/{min_steps}", refresh=False)
         if step % tc.log_every == 0 or step == 1:
             metrics = {k: float(dist.all_reduce_mean(v.detach().float())) for k, v in result.items()
