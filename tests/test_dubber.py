@@ -188,6 +188,17 @@ def test_ssim_and_psnr():
     assert psnr == pytest.approx(10 * np.log10(255 ** 2 / mse)) and 0 < ssim < 1
 
 
+def test_a_bench_case_carries_what_redraws_its_truth():
+    """bench_dub_ceiling.py redraws the truth from the case's face, ambient track and new mouth track."""
+    from synclipmae.data.synth import render
+    from synclipmae.tasks.dub_bench import make_case
+
+    case = make_case(3, 1.0, 48, 0)
+    frames, _, mouth = render(case["face"], case["ambient"], case["new_mouth"], 48)
+    assert np.array_equal(frames, case["truth"]) and np.array_equal(mouth, case["truth_mouth"])
+    assert not np.array_equal(case["source"][case["truth_mouth"]], case["truth"][case["truth_mouth"]])
+
+
 def test_cli_dub_train_help_and_usage(capsys):
     from synclipmae.cli import main
 

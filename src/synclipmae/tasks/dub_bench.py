@@ -106,7 +106,8 @@ def mean_z_id(model, frames: np.ndarray) -> torch.Tensor:
 
 
 def make_case(k: int, seconds: float, size: int, seed: int) -> dict:
-    """Test case k: source X, new speech Y, the truth, the driving render (see the module docstring)."""
+    """Test case k: source X, new speech Y, the truth, the driving render (see the module docstring),
+    and what the renderer needs to redraw the truth (face, ambient track, Y's mouth track)."""
     from synclipmae.data.synth import SPLIT_IDENTITIES, ambient, get_identity, make_clip, render, speak
 
     n = SPLIT_IDENTITIES["test"]
@@ -121,7 +122,7 @@ def make_case(k: int, seconds: float, size: int, seed: int) -> dict:
     driving, _, _ = render(get_identity("test", other), amb_z, new, size)
     return {"source": src.frames, "source_mouth": src.mouth_mask, "audio": new.audio, "truth": truth,
             "truth_mouth": truth_mouth, "driving": driving, "identity": A, "driving_identity": other,
-            "text": new.text}
+            "text": new.text, "face": src.identity, "ambient": src.ambient, "new_mouth": new.mouth}
 
 
 def _sync(path: Path, model) -> tuple[int | None, float]:
