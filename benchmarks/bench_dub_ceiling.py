@@ -61,11 +61,11 @@ def tokens(model, split: str, n: int, seed: int, size: int) -> tuple[list, list,
 
 def probe_r2(train: tuple, test: tuple, which: int) -> np.ndarray:
     """float [5]: test R^2 per mouth channel of a ridge probe on token `which` (0 = a_t, 1 = z_voc)."""
-    from synclipmae.tasks.probe import ridge_predict
+    from synclipmae.tasks.probe import r2_score, ridge_predict
 
     y_tr, y_te = np.concatenate(train[2]), np.concatenate(test[2])
     p = ridge_predict(context_features(train[which], CONTEXT), y_tr, context_features(test[which], CONTEXT))
-    return 1 - ((p - y_te) ** 2).sum(0) / ((y_te - y_te.mean(0)) ** 2).sum(0)
+    return np.array([r2_score(y_te[:, j], p[:, j]) for j in range(y_te.shape[1])])
 
 
 def perfect_drawer(cases: list, r2: np.ndarray, seed: int) -> tuple[float, float]:
@@ -84,7 +84,7 @@ def perfect_drawer(cases: list, r2: np.ndarray, seed: int) -> tuple[float, float
         est = mu + r2 * (m - mu) + np.sqrt(r2 * (1 - r2)) * sd * rng.normal(size=m.shape)
 
         def draw(track):
-            return render(c["face"], c["ambient"], np.clip(track, 0, 1).astype(np.float32), len(c["truth"][0]))[0]
+            return render(c["face"], c["ambient"], np.clip(track, 0, 1).astype(np.float32), c["truth"].shape[1])[0]
 
         point.append(mouth_scores(draw(est), c["truth"], c["truth_mouth"])[0])
         mean = np.mean([draw(est + np.sqrt(1 - r2) * sd * rng.normal(size=m.shape)).astype(np.float64)
