@@ -34,14 +34,8 @@ def main() -> None:
 
     from synclipmae.media.decode import decode, probe
     from synclipmae.models.synclipmae import SyncLipMAE, create_model
-    from synclipmae.tasks.sync import (
-        DETECT_SIDE,
-        audio_tokens,
-        model_framing,
-        quiet_native_stderr,
-        sync_file,
-        track_tokens,
-    )
+    from synclipmae.media.pipeline import DETECT_SIDE, model_framing, quiet_native_stderr
+    from synclipmae.tasks.sync import sync_file, track_tokens
 
     model = SyncLipMAE.from_pretrained(args.model) if args.model else create_model("tiny").eval()
     info = probe(args.input)
@@ -83,7 +77,7 @@ def main() -> None:
         track_tokens(model, c)
     stages["model: video tokens"] = time.perf_counter() - t
     t = time.perf_counter()
-    audio_tokens(model, d.audio)
+    model.audio_tokens(d.audio)
     stages["model: audio tokens"] = time.perf_counter() - t
 
     frames = record["frames"]

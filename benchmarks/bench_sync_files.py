@@ -42,7 +42,7 @@ def main() -> None:
     from synclipmae.tasks.mouth_energy import MouthEnergyModel
     from synclipmae.tasks.sync import MAX_OFFSET, main_track, score_track, sync_file
     from synclipmae.timing import TIMING
-    from synclipmae.train.checkpoint import latest_checkpoint
+    from synclipmae.weights import latest_checkpoint
 
     if args.model == "mouth-energy":
         ckpt, model = "mouth-energy (hand-made, no training)", MouthEnergyModel()

@@ -24,9 +24,9 @@ pytest.importorskip("cv2")
 
 from synclipmae.media.decode import decode, load_audio, probe  # noqa: E402
 from synclipmae.media.write import write_video, write_wav  # noqa: E402
-from synclipmae.tasks.dub import (Stacked, dub_file, find_faces, frames_in_order, output_order,  # noqa: E402
-                                  paste_crop)
-from synclipmae.tasks.sync import crop_square  # noqa: E402
+from synclipmae.media.faces import crop_square  # noqa: E402
+from synclipmae.media.pipeline import Stacked, main_face_frames  # noqa: E402
+from synclipmae.tasks.dub import dub_file, frames_in_order, output_order, paste_crop  # noqa: E402
 
 FPS, SR, SPF = TIMING.fps, TIMING.sample_rate, TIMING.samples_per_frame
 RECORD_KEYS = {"input", "status", "error", "output", "mode", "driving", "frames", "source_frames", "dubbed_frames",
@@ -222,7 +222,7 @@ def test_frames_without_a_face_are_copied_unchanged(dubber, clips, tmp_path):
     assert record["warnings"] and "no face" in record["warnings"][0]
     got = check_length(out, len(speech) / SR)
     assert np.array_equal(got[:BLANK], ref[:BLANK])
-    faces = find_faces(clips["faceless"], 32, masks=False)
+    faces = main_face_frames(clips["faceless"], 32, masks=False)
     assert (faces.track[:BLANK] < 0).all() and (faces.track[BLANK:len(got)] >= 0).all()
     changed_frames = 0
     for t in range(BLANK, len(got)):
@@ -237,8 +237,8 @@ def test_frames_without_a_face_are_copied_unchanged(dubber, clips, tmp_path):
 def test_long_videos_are_read_in_segments_kept_on_disk(dubber, clips, tmp_path):
     """A video read in segments (here 0.8 s instead of 60 s) gives the same faces, its crops live in
     memory-mapped files, and a face that goes on across a segment boundary keeps its track."""
-    whole = find_faces(clips["target"], 32, masks=False)
-    parts = find_faces(clips["target"], 32, masks=False, segment_s=0.8, spill=tmp_path / "spill")
+    whole = main_face_frames(clips["target"], 32, masks=False)
+    parts = main_face_frames(clips["target"], 32, masks=False, segment_s=0.8, spill=tmp_path / "spill")
     assert isinstance(parts.crops, Stacked) and len(list((tmp_path / "spill").glob("crops*.npy"))) == 3
     assert parts.num_frames == whole.num_frames == 50 and (parts.track == parts.track[0]).all()
     assert np.abs(parts.crops[np.arange(50)].astype(float) - whole.crops).mean() < 12

@@ -503,7 +503,8 @@ def test_crop_pieces_rereads_small_faces_at_full_resolution(tmp_path, monkeypatc
     """A face too small in the detection copy is cropped from a re-read of the source; both kinds of
     piece report their crop squares in source pixels, and match crops of the full-resolution frames."""
     from synclipmae.media.faces import FaceTrack
-    from synclipmae.tasks.sync import crop_pieces, crop_square
+    from synclipmae.media.faces import crop_square
+    from synclipmae.media.pipeline import crop_pieces
 
     w, h = 640, 480
     ramp = lambda i: np.stack(np.broadcast_arrays(                                   # noqa: E731
@@ -514,10 +515,10 @@ def test_crop_pieces_rereads_small_faces_at_full_resolution(tmp_path, monkeypatc
     full = decode(p, with_audio=False).frames
     small = FaceTrack(0, 0, 10, np.tile(np.float32([[60, 40, 90, 70]]), (10, 1)))   # crop side 45 < 96
     big = FaceTrack(1, 2, 6, np.tile(np.float32([[10, 10, 110, 110]]), (4, 1)))     # crop side 150
-    import synclipmae.media.decode as media_decode
+    import synclipmae.media.pipeline as pipeline
 
     rereads = []
-    monkeypatch.setattr(media_decode, "iter_frames", lambda *a, **k: rereads.append(k["max_side"]) or iter_frames(*a, **k))
+    monkeypatch.setattr(pipeline, "iter_frames", lambda *a, **k: rereads.append(k["max_side"]) or iter_frames(*a, **k))
     (crops_s, rects_s), (crops_b, rects_b) = crop_pieces(p, d, [(small, 0.25), (big, 0.25)], 96, 0.0, None)
     assert rereads == [352]  # one re-read, at the side that gives the small face's crop 96 px (16-px steps)
     assert crops_s.shape == (10, 96, 96, 3) and crops_b.shape == (4, 96, 96, 3)

@@ -8,7 +8,7 @@ from conftest import random_batch, tiny_overrides
 from synclipmae import SyncLipMAE, create_model, load_model
 from synclipmae.config import build_config
 from synclipmae.losses import cross_cov_penalty, frame_contrast, info_nce, masked_mse
-from synclipmae.media.audio import log_mel
+from synclipmae.models.audio import log_mel
 from synclipmae.models.masking import face_aware_view, keep_lowest, patch_fraction, photometric_jitter, uniform_view
 from synclipmae.models.synclipmae import PRESETS
 

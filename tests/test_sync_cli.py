@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from synclipmae.cli import main
-from synclipmae.tasks.sync import MAX_OFFSET, fix_offset, score_segment_track, score_track, shift_audio, sync_file
+from synclipmae.media.rewrite import fix_offset, shift_audio
+from synclipmae.tasks.sync import MAX_OFFSET, score_segment_track, score_track, sync_file
 from synclipmae.tasks.mouth_energy import MouthEnergyModel
 from synclipmae.timing import TIMING
 
@@ -243,7 +244,7 @@ def test_sync_file_record(model, good_mp4):
 def test_long_files_are_read_in_segments(good_mp4, talk):
     """Segments tile the file's timeline; their audio is the whole file's audio, cut."""
     from synclipmae.media.decode import decode
-    from synclipmae.tasks.sync import iter_face_segments
+    from synclipmae.media.pipeline import iter_face_segments
 
     segments = list(iter_face_segments(good_mp4, 32, segment_s=0.8))  # 2.4 s -> 3 segments of 20 frames
     assert [(s.start_frame, s.num_frames) for s in segments] == [(0, 20), (20, 20), (40, 20)]

@@ -13,7 +13,7 @@ import torch
 from conftest import random_batch, tiny_overrides
 from synclipmae.config import build_config
 from synclipmae.models.synclipmae import SyncLipMAE
-from synclipmae.train.checkpoint import latest_checkpoint
+from synclipmae.weights import latest_checkpoint
 from synclipmae.train.log import read_metrics
 from synclipmae.train.loop import TrainingError, pretrain
 
@@ -139,7 +139,7 @@ sys.path.insert(0, os.environ["TESTS_DIR"])
 from conftest import random_batch, tiny_overrides
 from synclipmae.config import build_config
 from synclipmae.models.synclipmae import SyncLipMAE
-from synclipmae.train import dist as d
+from synclipmae import dist as d
 world = int(os.environ.get("WORLD_SIZE", 1))
 if world > 1:
     d.setup()

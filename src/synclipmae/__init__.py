@@ -3,7 +3,7 @@
 Public API only: `SyncLipMAE`, `create_model`, `load_model`, `__version__`. The model module (and so
 torch) is imported on first use, so `import synclipmae.data.synth` stays light.
 """
-__version__ = "0.1.0"
+from synclipmae.version import __version__
 
 __all__ = ["SyncLipMAE", "create_model", "load_model", "__version__"]
 

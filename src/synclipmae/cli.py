@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="synclipmae", description="SyncLipMAE: sync-aware talking-face representations.",
                     formatter_class=argparse.RawDescriptionHelpFormatter,
                     epilog="run 'synclipmae COMMAND --help' for a command's options and examples")
-    from synclipmae import __version__
+    from synclipmae.version import __version__
 
     parser.add_argument("--version", action="version", version=f"synclipmae {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
@@ -256,7 +256,7 @@ def cmd_pretrain(args) -> int:
 
 def cmd_prepare(args) -> int:
     from synclipmae.data.shards import CLIP_FRAMES, FILES_PER_SHARD, prepare
-    from synclipmae.tasks.sync import expand_inputs
+    from synclipmae.media.pipeline import expand_inputs
 
     clip_frames = CLIP_FRAMES if args.clip_frames is None else args.clip_frames
     files_per_shard = FILES_PER_SHARD if args.files_per_shard is None else args.files_per_shard
@@ -321,8 +321,10 @@ def cmd_sync(args) -> int:
     from tqdm import tqdm
 
     from synclipmae.media.decode import MediaError, load_audio
-    from synclipmae.tasks.sync import (FIX_SUFFIXES, MAX_OFFSET, expand_inputs, fix_offset, main_track, plot_record,
-                                       sync_file)
+    from synclipmae.media.pipeline import expand_inputs
+    from synclipmae.media.rewrite import FIX_SUFFIXES, fix_offset
+    from synclipmae.report import plot_record
+    from synclipmae.tasks.sync import MAX_OFFSET, main_track, sync_file
 
     K = MAX_OFFSET if args.max_offset is None else args.max_offset
     if not 1 <= K <= 100:
@@ -615,13 +617,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as err:  # noqa: BLE001 - every other failure: one line, exit 1
         from synclipmae.media.decode import MediaError
-        from synclipmae.tasks.sync import SyncError
+        from synclipmae.media.pipeline import FaceError
         from synclipmae.train.loop import TrainingError
 
         if os.environ.get("SYNCLIPMAE_DEBUG"):
             raise
 
-        kind = "" if isinstance(err, (TrainingError, MediaError, SyncError)) else f"{type(err).__name__}: "
+        kind = "" if isinstance(err, (TrainingError, MediaError, FaceError)) else f"{type(err).__name__}: "
         print(f"synclipmae {args.command}: {kind}{err}", file=sys.stderr)
         return 1
 

@@ -134,7 +134,8 @@ class Config:
 # dict / YAML / key=value  ->  Config
 
 
-def _closest(key: str, options) -> str:
+def did_you_mean(key: str, options) -> str:
+    """The hint ' (did you mean 'X'?)' with the option X closest to `key`, or '' when there are none."""
     match = difflib.get_close_matches(key, list(options), n=1, cutoff=0.0)
     return f" (did you mean '{match[0]}'?)" if match else ""
 
@@ -178,7 +179,7 @@ def _apply(obj: Any, updates: dict, prefix: str = "") -> None:
         full = f"{prefix}{key}"
         if key not in names:
             valid = [f"{prefix}{n}" for n in names]
-            raise ConfigError(f"unknown config key '{full}'{_closest(full, valid)}")
+            raise ConfigError(f"unknown config key '{full}'{did_you_mean(full, valid)}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -208,7 +209,7 @@ def parse_overrides(pairs: list[str], base: Config | None = None) -> dict:
         key, value = pair.split("=", 1)
         parts = key.strip().split(".")
         if len(parts) == 1 and base is not None:
-            raise ConfigError(f"unknown config key '{key}'{_closest(key, _all_keys(base))}")
+            raise ConfigError(f"unknown config key '{key}'{did_you_mean(key, _all_keys(base))}")
         node = nested
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -267,7 +268,7 @@ def validate(cfg: Config) -> None:
     }
     for key, (value, options) in choices.items():
         if value not in options:
-            raise ConfigError(f"config key '{key}' must be one of {', '.join(options)}; got '{value}'{_closest(value, options)}")
+            raise ConfigError(f"config key '{key}' must be one of {', '.join(options)}; got '{value}'{did_you_mean(value, options)}")
     if m.img_size % m.patch_size:
         raise ConfigError(f"model.img_size ({m.img_size}) must be a multiple of model.patch_size ({m.patch_size})")
     if m.width % m.heads or m.dec_width % m.dec_heads or m.audio.width % m.audio.heads:

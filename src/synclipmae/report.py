@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from synclipmae.timing import TIMING
+
 
 def _plt():
     import matplotlib
@@ -103,3 +105,51 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 def write_json(data: dict, path: Path) -> Path:
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
     return path
+
+
+def plot_record(record: dict, png, title: str | None = None) -> Path:
+    """Draw a `sync_file` record: per track, the distance curve d_k against the offset k (minimum
+    marked) and a strip of the local offsets of each second. Returns the path."""
+    plt = _plt()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    tracks = record.get("tracks") or []
+    rows = max(1, len(tracks))
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 2.8 * rows), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.6]})
+    fig.suptitle(title or Path(record["input"]).name, fontsize=10)
+    if not tracks:
+        axes[0, 0].text(0.5, 0.5, record.get("error") or "no track", ha="center", va="center", wrap=True)
+        axes[0, 0].set_axis_off()
+        axes[0, 1].set_axis_off()
+    for row, tr in zip(axes, tracks):
+        d = np.asarray(tr["distances"])
+        K = (len(d) - 1) // 2
+        ks = np.arange(-K, K + 1)
+        ax = row[0]
+        ax.plot(ks, d, marker=".", lw=1)
+        ax.axvline(0, color="0.7", lw=0.8)
+        ax.plot([tr["offset_frames"]], [tr["min_distance"]], "o", color="C3")
+        ax.set_xlabel("offset k (frames; > 0: audio late)")
+        ax.set_ylabel("distance d_k")
+        ax.set_title(f"track {tr['track']}: offset {tr['offset_frames']:+d} ({tr['offset_ms']:+.0f} ms), "
+                     f"conf {tr['confidence']:.3f}, min {tr['min_distance']:.3f}", fontsize=9)
+        ax = row[1]
+        local = tr.get("local_offsets") or []
+        if local:
+            t = np.array([x["start_frame"] for x in local]) / TIMING.fps
+            o = np.array([x["offset_frames"] for x in local])
+            c = np.array([x["confidence"] for x in local])
+            sc = ax.scatter(t + 0.5, o, c=c, cmap="viridis", s=40, vmin=0)
+            fig.colorbar(sc, ax=ax, label="confidence", pad=0.01)
+            ax.axhline(tr["offset_frames"], color="C3", lw=0.8, ls="--")
+            ax.set_ylim(-K - 1, K + 1)
+        else:
+            ax.text(0.5, 0.5, "track shorter than one 1 s window", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("local offset (frames)")
+        ax.set_xlim(tr["start_frame"] / TIMING.fps, tr["end_frame"] / TIMING.fps)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png

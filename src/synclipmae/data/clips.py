@@ -58,7 +58,7 @@ def synthtalk_bank(clips: int, seconds: float, seed: int, size: int, split: str 
 
     n_ids = identities or SPLIT_IDENTITIES[split]
     jobs = [(split, i, seconds, size, seed, i % n_ids) for i in range(clips)]
-    made = _map(_make, jobs, workers, progress, desc=f"SynthTalk {split}")
+    made = map_jobs(_make, jobs, workers, progress, desc=f"SynthTalk {split}")
     return ClipBank(
         frames=np.stack([m[0] for m in made]), audio=np.stack([m[1] for m in made]),
         face_mask=np.stack([m[2] for m in made]), mouth_mask=np.stack([m[3] for m in made]),
@@ -74,7 +74,9 @@ def _make(job):
     return clip.frames, clip.audio, clip.face_mask, clip.mouth_mask
 
 
-def _map(fn, jobs, workers: int, progress: bool, desc: str):
+def map_jobs(fn, jobs, workers: int, progress: bool, desc: str) -> list:
+    """[fn(job) for job in jobs], in order, on `workers` processes (forked where possible), with a
+    tqdm bar named `desc` when `progress`."""
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress, leave=False)

@@ -8,7 +8,7 @@ Stages of `prepare`, in order, each re-runnable (a finished shard is never redon
    `files_per_shard` at a time into shards. The plan is a pure function of the inputs and these
    numbers, so a job array can run the jobs on many machines.
 2. `prepare_file`: decode -> face tracks -> crops framed like SynthTalk frames at `size` px
-   (`tasks.sync.iter_face_segments`, the same stage `sync` uses) -> face / lower-face masks
+   (`media.pipeline.iter_face_segments`, the stage `sync` uses) -> face / lower-face masks
    (`FaceTrack.masks`) -> consecutive clips of `clip_frames` frames per track, with their 16 kHz audio.
    A file that cannot be used is a failure with a one-line reason; faceless frames are only counted.
 3. `_write_shard`: the shard's clips streamed into `NAME.tar.tmp`, renamed to `NAME.tar` when
@@ -44,7 +44,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synclipmae.errors import one_line
+from synclipmae.media.decode import MediaError
+from synclipmae.media.pipeline import FaceError, expand_inputs, iter_face_segments
 from synclipmae.timing import TIMING
+from synclipmae.version import __version__
 
 __all__ = ["prepare", "prepare_file", "plan", "ShardSource", "ShardError", "find_shards", "read_shard",
            "CLIP_FRAMES", "FILES_PER_SHARD", "SHUFFLE_BUFFER"]
@@ -71,8 +75,6 @@ class ShardPlan:
 
 def plan(inputs, shard_index: int = 0, num_shards: int = 1, files_per_shard: int = FILES_PER_SHARD) -> list[ShardPlan]:
     """The shards job `shard_index` of `num_shards` writes: a pure function of the arguments."""
-    from synclipmae.tasks.sync import expand_inputs
-
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise ValueError(f"--shard-index must be in [0, {num_shards}) and --num-shards >= 1")
     if files_per_shard < 1:
@@ -89,10 +91,7 @@ def plan(inputs, shard_index: int = 0, num_shards: int = 1, files_per_shard: int
 
 def prepare_file(path, size: int = 96, clip_frames: int = CLIP_FRAMES, backend: str = "auto"):
     """Yield the clips of one video file: dicts with frames, audio, face_mask, mouth_mask (see the
-    shard layout) and meta. Raises MediaError / SyncError (one line) when the file gives no clip."""
-    from synclipmae import __version__
-    from synclipmae.tasks.sync import SyncError, iter_face_segments
-
+    shard layout) and meta. Raises MediaError / FaceError (one line) when the file gives no clip."""
     spf = TIMING.samples_per_frame
     name = Path(path).name
     made, longest, faceless, frames = 0, 0, 0, 0
@@ -117,9 +116,9 @@ def prepare_file(path, size: int = 96, clip_frames: int = CLIP_FRAMES, backend: 
                 }
     if made == 0:
         if longest:
-            raise SyncError(f"{name}: no face track of {clip_frames} frames ({clip_frames / TIMING.fps:.1f} s); "
+            raise FaceError(f"{name}: no face track of {clip_frames} frames ({clip_frames / TIMING.fps:.1f} s); "
                             f"the longest has {longest}")
-        raise SyncError(f"{name}: no face found in {frames} frames")
+        raise FaceError(f"{name}: no face found in {frames} frames")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -136,10 +135,6 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), 0, 0o644   # fixed mtime: the same inputs give the same bytes
     tar.addfile(info, io.BytesIO(data))
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _shard_done(out: Path, shard: ShardPlan, size: int, clip_frames: int) -> dict | None:
@@ -159,9 +154,6 @@ def _shard_done(out: Path, shard: ShardPlan, size: int, clip_frames: int) -> dic
 def _write_shard(job) -> dict:
     """Process one shard's inputs and write NAME.tar then NAME.json; returns the summary."""
     out, shard, size, clip_frames, backend = job
-    from synclipmae.media.decode import MediaError
-    from synclipmae.tasks.sync import SyncError
-
     out = Path(out)
     tmp = out / f"{shard.name}.tar.tmp"
     clips, files, failures = 0, [], []
@@ -176,12 +168,12 @@ def _write_shard(job) -> dict:
                     _add(tar, f"{key}.json", json.dumps(clip["meta"]).encode())
                     clips += 1
                     n += 1
-            except (MediaError, SyncError) as err:
-                failures.append({"input": path, "error": _one_line(err)})
+            except (MediaError, FaceError) as err:
+                failures.append({"input": path, "error": one_line(err)})
             except Exception as err:  # noqa: BLE001 - one bad file never stops the others
                 if os.environ.get("SYNCLIPMAE_DEBUG"):
                     raise
-                failures.append({"input": path, "error": f"{Path(path).name}: {type(err).__name__}: {_one_line(err)}"})
+                failures.append({"input": path, "error": f"{Path(path).name}: {type(err).__name__}: {one_line(err)}"})
             files.append({"input": path, "clips": n})
     os.replace(tmp, out / f"{shard.name}.tar")
     summary = {"shard": f"{shard.name}.tar", "inputs": shard.inputs, "files": files, "clips": clips,
@@ -203,8 +195,6 @@ def prepare(inputs, out, size: int = 96, clip_frames: int = CLIP_FRAMES, workers
     """Video files -> webdataset shards in `out` (see the module docstring); returns the job's index,
     also written to `out/index.json` (or `out/index-I-of-N.json` when num_shards > 1). Shards
     finished by an earlier run with the same inputs and settings are skipped."""
-    from synclipmae import __version__
-
     if size < 16 or clip_frames < 1 or workers < 1:
         raise ValueError("size must be >= 16, clip_frames >= 1 and workers >= 1")
     out = Path(out)
@@ -310,7 +300,7 @@ def read_shard(path, keep=None):
                 return _decode_sample(key, parts)
             return None
         except Exception as err:  # noqa: BLE001 - malformed npy, bad json, wrong shapes
-            return {"corrupt": f"{name}: {_one_line(err)}"}
+            return {"corrupt": f"{name}: {one_line(err)}"}
         finally:
             i += 1
 
@@ -330,7 +320,7 @@ def read_shard(path, keep=None):
                     key, parts = k, {}
                 parts[ext] = data
     except (tarfile.TarError, EOFError, OSError) as err:
-        yield {"corrupt": f"{name}: unreadable from sample {i}: {_one_line(err)}"}
+        yield {"corrupt": f"{name}: unreadable from sample {i}: {one_line(err)}"}
         return
     if key is not None:
         item = flush()

@@ -36,7 +36,8 @@ from synclipmae.timing import TIMING, AVTiming
 
 CONVERT_AHEAD = 8  # default: frames whose RGB conversion may run ahead of the consumer (bounded memory)
 
-__all__ = ["MediaError", "Decoded", "probe", "decode", "iter_frames", "load_audio"]
+__all__ = ["MediaError", "Decoded", "probe", "decode", "iter_frames", "load_audio", "import_av", "check_file",
+           "open_container", "resample"]
 
 
 class MediaError(Exception):
@@ -61,7 +62,8 @@ class Decoded:
 # errors
 
 
-def _import_av():
+def import_av():
+    """The `av` module (PyAV), with FFmpeg's own logging off; MediaError naming the package if missing."""
     try:
         import av  # noqa: PLC0415 - heavy import kept local (DESIGN §4)
     except ImportError as err:  # pragma: no cover - av is a core dependency
@@ -75,7 +77,8 @@ def _import_av():
     return av
 
 
-def _one_line(err: BaseException) -> str:
+def _ffmpeg_message(err: BaseException) -> str:
+    """The last line of an FFmpeg / PyAV error without its errno and file name."""
     text = str(err).strip().splitlines()
     msg = text[-1].strip() if text else type(err).__name__
     # PyAV messages look like "[Errno 1094995529] Invalid data found when processing input: 'x.mp4'"
@@ -96,10 +99,11 @@ def _as_media_error(path: Path, what: str):
     except MemoryError as err:
         raise MediaError(f"{path.name}: out of memory while {what} (use max_side or duration_s)") from err
     except Exception as err:  # av.FFmpegError, OSError, ValueError, ... from a corrupt file
-        raise MediaError(f"{path.name}: cannot {what}: {_one_line(err)}") from err
+        raise MediaError(f"{path.name}: cannot {what}: {_ffmpeg_message(err)}") from err
 
 
-def _check_file(path: str | os.PathLike) -> Path:
+def check_file(path: str | os.PathLike) -> Path:
+    """`path` as a Path when it is a non-empty file, else a one-line MediaError naming it."""
     p = Path(path)
     if not p.exists():
         raise MediaError(f"{p.name}: file not found ({p})")
@@ -108,13 +112,14 @@ def _check_file(path: str | os.PathLike) -> Path:
     try:
         size = p.stat().st_size
     except OSError as err:
-        raise MediaError(f"{p.name}: cannot read file: {_one_line(err)}") from err
+        raise MediaError(f"{p.name}: cannot read file: {_ffmpeg_message(err)}") from err
     if size == 0:
         raise MediaError(f"{p.name}: file is empty (0 bytes)")
     return p
 
 
-def _open(av, p: Path):
+def open_container(av, p: Path):
+    """`av.open(p)` for reading; any failure is a one-line MediaError naming the file."""
     with _as_media_error(p, "open file (not a readable media file)"):
         return av.open(str(p), mode="r")
 
@@ -149,9 +154,9 @@ def probe(path: str | os.PathLike) -> dict:
     Keys: source, format, size_bytes, duration_s (None if unknown), has_video, has_audio, width,
     height, fps, frames (declared count, 0 if unknown), video_codec, audio_rate, audio_channels,
     audio_codec (video_* / audio_* keys are None when that stream is absent)."""
-    av = _import_av()
-    p = _check_file(path)
-    container = _open(av, p)
+    av = import_av()
+    p = check_file(path)
+    container = open_container(av, p)
     try:
         with _as_media_error(p, "read stream information"):
             vs = container.streams.video[0] if container.streams.video else None
@@ -267,8 +272,8 @@ class _FrameReader:
                 yield t, frame
         except self.av.error.FFmpegError as err:
             if self.frames_in == 0:
-                raise MediaError(f"{self.p.name}: cannot decode video: {_one_line(err)}") from err
-            self.error = f"corrupt or truncated after {last_t - (self.t0 or 0.0):.2f} s: {_one_line(err)}"
+                raise MediaError(f"{self.p.name}: cannot decode video: {_ffmpeg_message(err)}") from err
+            self.error = f"corrupt or truncated after {last_t - (self.t0 or 0.0):.2f} s: {_ffmpeg_message(err)}"
             if not self.allow_partial:
                 raise MediaError(f"{self.p.name}: {self.error}") from err
 
@@ -368,9 +373,9 @@ def iter_frames(path: str | os.PathLike, max_side: int | None = None, start_s: f
     presentation timestamp), starting `start_s` after the first frame, for at most `duration_s`.
     Memory stays at a couple of frames however long the file is. Raises `MediaError` (also part-way
     through a corrupt or truncated file, unless `allow_partial`)."""
-    av = _import_av()
-    p = _check_file(path)
-    container = _open(av, p)
+    av = import_av()
+    p = check_file(path)
+    container = open_container(av, p)
     try:
         reader = _FrameReader(av, container, p, max_side, start_s, duration_s, timing, allow_partial)
         yield from reader
@@ -392,7 +397,7 @@ def _mix_to_mono(planes: np.ndarray, channel_names: list[str]) -> np.ndarray:
     return planes[keep].mean(axis=0)
 
 
-def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """Zero-phase polyphase resampling (scipy), so sample k stays at time k / rate."""
     if rate_in == rate_out or x.size == 0:
         return x.astype(np.float32, copy=False)
@@ -439,8 +444,8 @@ def _read_audio(av, container, p: Path, start: float | None, end: float | None,
             chunks.append(_mix_to_mono(fr.to_ndarray(), [c.name for c in fr.layout.channels]))
     except av.error.FFmpegError as err:
         if n_in == 0:
-            raise MediaError(f"{p.name}: cannot decode audio: {_one_line(err)}") from err
-        error = f"audio corrupt or truncated after {n_in / rate_in:.2f} s: {_one_line(err)}"
+            raise MediaError(f"{p.name}: cannot decode audio: {_ffmpeg_message(err)}") from err
+        error = f"audio corrupt or truncated after {n_in / rate_in:.2f} s: {_ffmpeg_message(err)}"
         if not allow_partial:
             raise MediaError(f"{p.name}: {error}") from err
     if first_t is None:
@@ -448,7 +453,7 @@ def _read_audio(av, container, p: Path, start: float | None, end: float | None,
     mono = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     info["audio_duration_in_s"] = mono.shape[0] / rate_in
     sr = timing.sample_rate
-    audio = _resample(mono, rate_in, sr)
+    audio = resample(mono, rate_in, sr)
     if start is not None and first_t < start:  # drop what precedes the requested start
         k = min(audio.shape[0], int(round((start - first_t) * sr)))
         audio, first_t = audio[k:], first_t + k / sr
@@ -463,9 +468,9 @@ def load_audio(path: str | os.PathLike, allow_partial: bool = False, timing: AVT
     """Any audio or video file -> float32 [S] mono at `timing.sample_rate`: the mean of the channels
     other than LFE, resampled with `scipy.signal.resample_poly` (zero-phase: no delay). Raises
     `MediaError` (also for a corrupt or truncated stream, unless `allow_partial`)."""
-    av = _import_av()
-    p = _check_file(path)
-    container = _open(av, p)
+    av = import_av()
+    p = check_file(path)
+    container = open_container(av, p)
     try:
         with _as_media_error(p, "decode audio"):
             audio, _, _ = _read_audio(av, container, p, None, None, timing, allow_partial)
@@ -502,13 +507,13 @@ def decode(path: str | os.PathLike, max_side: int | None = None, start_s: float 
     audio_offset_s (audio start - video start in the source); decode_error when the file is
     truncated but a prefix was readable.
     """
-    av = _import_av()
-    p = _check_file(path)
+    av = import_av()
+    p = check_file(path)
     if duration_s is not None and duration_s <= 0:
         raise ValueError(f"duration_s must be > 0, got {duration_s}")
     if start_s < 0:
         raise ValueError(f"start_s must be >= 0, got {start_s}")
-    container = _open(av, p)
+    container = open_container(av, p)
     try:
         if not container.streams.video:
             raise MediaError(f"{p.name}: no video stream" + (" (audio only)" if container.streams.audio else ""))
@@ -551,7 +556,7 @@ def decode(path: str | os.PathLike, max_side: int | None = None, start_s: float 
     audio, mismatch = None, 0.0
     has_audio = False
     if with_audio:
-        container = _open(av, p)
+        container = open_container(av, p)
         try:
             has_audio = bool(container.streams.audio)
             if has_audio:

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FaceTrack", "FaceResult", "detect_faces", "track_faces", "available_backends"]
+__all__ = ["FaceTrack", "FaceResult", "detect_faces", "track_faces", "available_backends", "crop_square", "box_iou",
+           "import_cv2"]
 
 FACES_EXTRA = "pip install 'synclipmae[faces]'  (opencv-python-headless>=4.10,<5)"
 MEDIAPIPE_EXTRA = ("pip install --no-deps mediapipe==0.10.21 && "
@@ -56,7 +57,8 @@ _BACKEND_DEFAULTS = {
 # optional dependencies
 
 
-def _cv2():
+def import_cv2():
+    """The `cv2` module; an ImportError naming the extra to install when OpenCV is missing."""
     try:
         import cv2  # noqa: PLC0415
     except ImportError as err:
@@ -81,7 +83,7 @@ def available_backends() -> list[str]:
     if _mediapipe_solutions() is not None:
         out.append("mediapipe")
     with contextlib.suppress(ImportError):
-        _cv2()
+        import_cv2()
         out.append("haar")
     return out
 
@@ -89,7 +91,7 @@ def available_backends() -> list[str]:
 def _resolve_backend(backend: str) -> str:
     if backend not in ("auto", "mediapipe", "haar"):
         raise ValueError(f"backend must be 'auto', 'mediapipe' or 'haar', got {backend!r}")
-    _cv2()  # both backends resize with OpenCV
+    import_cv2()  # both backends resize with OpenCV
     if backend == "auto":
         return "mediapipe" if _mediapipe_solutions() is not None else "haar"
     if backend == "mediapipe" and _mediapipe_solutions() is None:
@@ -136,7 +138,7 @@ class FaceTrack:
         frames = self._own_frames(frames)
         out = np.zeros((len(self), size, size, 3), np.uint8)
         for i, (cx, cy, side) in enumerate(self.crop_squares(margin)):
-            out[i] = _crop_square(frames[i], float(cx), float(cy), float(side), size)
+            out[i] = crop_square(frames[i], float(cx), float(cy), float(side), size)[0]
         return out
 
     def masks(self, size: int, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -197,8 +199,8 @@ def _box_area(b: np.ndarray) -> np.ndarray:
     return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[n, 4] x [m, 4] -> [n, m] intersection over union."""
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[n, 4] x [m, 4] -> [n, m] intersection over union of boxes x0, y0, x1, y1 (the one box format)."""
     x0 = np.maximum(a[:, None, 0], b[None, :, 0])
     y0 = np.maximum(a[:, None, 1], b[None, :, 1])
     x1 = np.minimum(a[:, None, 2], b[None, :, 2])
@@ -212,7 +214,7 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float = 0.3) -> np.ndarray:
     order = np.argsort(-scores)
     keep: list[int] = []
     for i in order:
-        if not keep or _iou(boxes[i:i + 1], boxes[keep]).max() < thr:
+        if not keep or box_iou(boxes[i:i + 1], boxes[keep]).max() < thr:
             keep.append(int(i))
     return np.array(keep, dtype=np.int64)
 
@@ -221,7 +223,7 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     if img.shape[1] == w and img.shape[0] == h:
         return img
     try:
-        cv2 = _cv2()
+        cv2 = import_cv2()
     except ImportError:  # crops without OpenCV: torch (a core dependency) does the resize
         import torch  # noqa: PLC0415
         import torch.nn.functional as F  # noqa: PLC0415
@@ -233,8 +235,9 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if down else cv2.INTER_LINEAR)
 
 
-def _crop_square(frame: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
-    """uint8 [size, size, 3]: the square of `side` pixels centred on (cx, cy), black outside the frame."""
+def crop_square(frame: np.ndarray, cx: float, cy: float, side: float, size: int) -> tuple[np.ndarray, tuple]:
+    """The square of `side` pixels centred on (cx, cy), rounded to whole pixels, black outside the
+    frame, resized to uint8 [size, size, 3]; and that square as (x0, y0, s) in pixels of `frame`."""
     H, W = frame.shape[:2]
     s = max(1, int(round(side)))
     x0, y0 = int(round(cx - s / 2)), int(round(cy - s / 2))
@@ -245,7 +248,7 @@ def _crop_square(frame: np.ndarray, cx: float, cy: float, side: float, size: int
         region = np.zeros((s, s, frame.shape[2]), frame.dtype)
         if sx1 > sx0 and sy1 > sy0:
             region[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
-    return _resize(np.ascontiguousarray(region), size, size)
+    return _resize(np.ascontiguousarray(region), size, size), (x0, y0, s)
 
 
 def _convex_hull(pts: np.ndarray) -> np.ndarray:
@@ -337,7 +340,7 @@ class _HaarDetector:
     """OpenCV's bundled frontal-face Haar cascade; the score is the cascade's level weight."""
 
     def __init__(self, min_score: float):
-        cv2 = _cv2()
+        cv2 = import_cv2()
         path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
@@ -368,14 +371,14 @@ class _HaarDetector:
 def _haar_has_eyes(frames: np.ndarray, boxes: np.ndarray, samples: int = 8, min_hits: int = 2) -> bool:
     """Haar false positives (necks, shirts, shelves) rarely contain eyes: look for them with OpenCV's
     eye cascade in the upper part of the box on `samples` frames spread over the track."""
-    cv2 = _cv2()
+    cv2 = import_cv2()
     eye = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_eye.xml"))
     if eye.empty():
         return True
     hits = 0
     for i in np.linspace(0, len(boxes) - 1, min(samples, len(boxes))).round().astype(int):
         x0, y0, x1, y1 = boxes[i]
-        crop = _crop_square(frames[i], (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0), 128)
+        crop = crop_square(frames[i], (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0), 128)[0]
         gray = cv2.equalizeHist(cv2.cvtColor(crop[:72], cv2.COLOR_RGB2GRAY))  # upper 56%: the eye band
         hits += len(eye.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(12, 12))) > 0
         if hits >= min_hits:
@@ -485,7 +488,7 @@ def _link(dets: dict[int, tuple[np.ndarray, np.ndarray]], shots: list[tuple[int,
             used_t, used_d = set(), set()
             if active and len(boxes):
                 last = np.stack([tr.boxes[-1] for tr in active])
-                score = _iou(last, boxes)
+                score = box_iou(last, boxes)
                 # centre distance relative to size rescues fast motion with little overlap
                 lc = (last[:, :2] + last[:, 2:]) / 2
                 dc = (boxes[:, :2] + boxes[:, 2:]) / 2
@@ -585,7 +588,7 @@ def _mesh_landmarks(frames: np.ndarray, boxes: np.ndarray, crop_size: int = 256,
                                 min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:
         for i in range(n):
             cx, cy, side = squares[i]
-            crop = _crop_square(frames[i], cx, cy, side, crop_size)
+            crop = crop_square(frames[i], cx, cy, side, crop_size)[0]
             res = mesh.process(crop)
             if not res.multi_face_landmarks:
                 continue

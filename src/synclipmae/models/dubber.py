@@ -45,6 +45,7 @@ SyncLipMAE config>, "dub": <DubConfig>, "meta": {...}} and model.safetensors (no
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -55,11 +56,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synclipmae.config import config_from_dict, config_json
+from synclipmae.config import ConfigError, config_from_dict, config_json
 from synclipmae.models.layers import init_weights
 from synclipmae.models.masking import patch_fraction
 from synclipmae.models.synclipmae import COUNT_BUFFERS, PIXEL_MEAN, PIXEL_STD, SyncLipMAE
 from synclipmae.timing import TIMING
+from synclipmae.weights import latest_checkpoint, load_weights, save_weights
 
 FORMAT = "synclipmae-dubber"
 
@@ -117,8 +119,6 @@ class DubConfig:
 
     def validate(self) -> "DubConfig":
         """Raise ConfigError on a value the generator cannot use; returns self."""
-        from synclipmae.config import ConfigError
-
         if self.reference not in ("segment", "previous"):
             raise ConfigError(f"reference must be 'segment' or 'previous', got '{self.reference}'")
         if not 0 < self.box <= 1 or self.segment < 1 or self.frames < 2 or self.batch_size < 1 or self.unet_width < 1:
@@ -281,8 +281,6 @@ class Dubber(nn.Module):
     @classmethod
     def from_synclipmae(cls, model: SyncLipMAE, cfg: DubConfig | None = None) -> "Dubber":
         """A new, untuned generator on a copy of `model` (the original is not modified)."""
-        import copy
-
         return cls(copy.deepcopy(model), cfg).eval()
 
     @property
@@ -456,16 +454,12 @@ class Dubber(nn.Module):
     # ------------------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: str | Path, meta: dict | None = None) -> Path:
         """Write config.json (format, SyncLipMAE config, DubConfig, meta) and model.safetensors."""
-        from synclipmae.train.checkpoint import save_weights
-
         config = {"format": FORMAT, "synclipmae": json.loads(config_json(self.net.cfg)),
                   "dub": dataclasses.asdict(self.cfg), "meta": meta or {}}
         return save_weights(directory, json.dumps(config, indent=2), self)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "Dubber":
-        from synclipmae.train.checkpoint import load_weights
-
         directory = Path(directory)
         if not is_dubber_checkpoint(directory):
             raise FileNotFoundError(f"{directory} is not a dubber checkpoint (config.json with format "
@@ -500,8 +494,6 @@ def load_dubber(directory, map_location: str | torch.device = "cpu") -> Dubber:
     if is_dubber_checkpoint(p):
         return Dubber.from_pretrained(p, map_location)
     if not (p / "model.safetensors").is_file():
-        from synclipmae.train.checkpoint import latest_checkpoint
-
         p = latest_checkpoint(p) if p.is_dir() else None
         if p is None:
             raise FileNotFoundError(f"{directory}: not a dubber or synclipmae checkpoint")
@@ -521,9 +513,7 @@ def condition_tokens(dubber: Dubber, T: int, audio: np.ndarray | None = None, dr
                      chunk: int = 256) -> torch.Tensor:
     """c for T frames: a_t of `audio` float32 [T * 640] or z_voc of `driving` uint8 [T, H, W, 3]. [T, D]."""
     if audio is not None:
-        from synclipmae.tasks.sync import audio_tokens
-
-        return audio_tokens(dubber.net, audio).float()                          # (T, D)
+        return dubber.net.audio_tokens(audio).float()                          # (T, D)
     parts = [dubber.encode_full(torch.from_numpy(np.ascontiguousarray(driving[i:i + chunk])).to(dubber.device))["z_voc"]
              for i in range(0, T, chunk)]
     return torch.cat(parts).float()                                              # (T, D)

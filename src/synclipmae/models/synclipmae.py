@@ -19,20 +19,40 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synclipmae.config import Config, config_from_dict, config_json
+from synclipmae import dist
+from synclipmae.config import Config, ConfigError, build_config, config_from_dict, config_json, did_you_mean
 from synclipmae.losses import cross_cov_penalty, frame_contrast, info_nce, masked_mse
 from synclipmae.models.audio import build_audio_encoder
 from synclipmae.models.layers import Block, init_weights, sincos_pos_embed_2d
 from synclipmae.models.masking import face_aware_view, patch_fraction, photometric_jitter, uniform_view
-from synclipmae.train import dist
+from synclipmae.timing import TIMING
+from synclipmae.weights import load_weights, save_weights
 
 PROMPTS = ("z_id", "z_voc", "z_amb")
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.25  # default: fixed input normalisation of [0, 1] pixels
 COUNT_BUFFERS = ("view_b_counts", "mouth_counts")  # training statistics behind the inference views; older checkpoints lack them
+AUDIO_CHUNK = 750    # default: `audio_tokens` computes long audio in 30 s chunks ...
+AUDIO_OVERLAP = 32   # ... each with 32 frames of context on both sides (more than the encoder sees)
+
+
+@torch.no_grad()
+def chunked_audio_tokens(encode_audio, audio: np.ndarray, device) -> torch.Tensor:
+    """float32 [T * spf] at 16 kHz -> `encode_audio`'s tokens float [T, D], long audio in chunks of
+    AUDIO_CHUNK frames with AUDIO_OVERLAP frames of context each side (bounded memory)."""
+    spf = TIMING.samples_per_frame
+    T = len(audio) // spf
+    x = torch.from_numpy(np.ascontiguousarray(audio[:T * spf], np.float32)).to(device)
+    parts = []
+    for c0 in range(0, T, AUDIO_CHUNK):
+        lo, hi = max(0, c0 - AUDIO_OVERLAP), min(T, c0 + AUDIO_CHUNK + AUDIO_OVERLAP)
+        a = encode_audio(x[None, lo * spf:hi * spf])[0]                          # (hi - lo, D)
+        parts.append(a[c0 - lo:c0 - lo + min(AUDIO_CHUNK, T - c0)])
+    return torch.cat(parts)                                                     # (T, D)
 
 
 def take_frames(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -173,6 +193,11 @@ class SyncLipMAE(nn.Module):
     def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
         """audio float [B, S], S = T * samples_per_frame -> a_t float [B, T, D]."""
         return self.audio(audio)
+
+    def audio_tokens(self, audio: np.ndarray) -> torch.Tensor:
+        """One soundtrack of any length: float32 [T * spf] at 16 kHz -> a_t float [T, D]
+        (`encode_audio` in bounded memory, `chunked_audio_tokens`)."""
+        return chunked_audio_tokens(self.encode_audio, audio, next(self.parameters()).device)
 
     def motion_patches(self) -> torch.Tensor | None:
         """ids long [Lk] of the patches z_voc and z_amb are read from at inference, or None for all.
@@ -342,14 +367,10 @@ class SyncLipMAE(nn.Module):
     # ------------------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config.json and model.safetensors (no pickle) into `directory`."""
-        from synclipmae.train.checkpoint import save_weights
-
         return save_weights(directory, config_json(self.cfg), self)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "SyncLipMAE":
-        from synclipmae.train.checkpoint import load_weights
-
         directory = Path(directory)
         if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
             raise FileNotFoundError(f"{directory} is not a synclipmae checkpoint (needs config.json and model.safetensors)")
@@ -389,18 +410,14 @@ def synclipmae_large():  # ViT-L
 
 def preset_model(name: str) -> dict:
     """The model-group overrides of a registered preset ("tiny", "small", "base", "large")."""
-    from synclipmae.config import ConfigError, _closest
-
     name = name.removeprefix("synclipmae_")
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset '{name}'{_closest(name, PRESETS)}")
+        raise ConfigError(f"unknown preset '{name}'{did_you_mean(name, PRESETS)}")
     return PRESETS[name]()
 
 
 def create_model(name: str = "tiny", overrides: list[str] | dict | None = None) -> SyncLipMAE:
     """`create_model("tiny")` or `create_model("synclipmae_tiny", ["model.depth=4"])`."""
-    from synclipmae.config import build_config
-
     return SyncLipMAE(build_config(overrides=overrides, base={"model": preset_model(name)}))
 
 

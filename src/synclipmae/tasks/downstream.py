@@ -91,9 +91,9 @@ def _make(job):
 
 
 def make_split(split: str, clips: int, cfg: DownstreamConfig, size: int, seed: int, progress: bool = True) -> Split:
-    from synclipmae.data.clips import _map
+    from synclipmae.data.clips import map_jobs
 
-    made = _map(_make, [(split, i, cfg.seconds, size, seed) for i in range(clips)], cfg.workers, progress,
+    made = map_jobs(_make, [(split, i, cfg.seconds, size, seed) for i in range(clips)], cfg.workers, progress,
                 desc=f"SynthTalk {split}")
     return Split([m[0] for m in made], np.array([m[1] for m in made]), np.stack([m[2] for m in made]),
                  [m[3] for m in made], [m[4] for m in made])

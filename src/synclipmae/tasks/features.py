@@ -17,7 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
+from synclipmae.media.decode import load_audio
+from synclipmae.media.pipeline import FaceError, iter_face_segments
 from synclipmae.timing import TIMING
 
 TOKEN_NAMES = ("z_id", "z_voc", "z_amb", "a")
@@ -67,11 +71,8 @@ def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 25
             with_audio: bool = True) -> list[TrackFeatures]:
     """Per-track, per-frame tokens of the video file `path` (every face track of at least 10 frames,
     also those shorter than a sync window). Faceless frames belong to no track. with_audio=False
-    skips the audio tokens `a`. Raises `MediaError` for unusable files and `SyncError` when no face
+    skips the audio tokens `a`. Raises `MediaError` for unusable files and `FaceError` when no face
     is found."""
-    from synclipmae.media.decode import load_audio
-    from synclipmae.tasks.sync import SyncError, audio_tokens, iter_face_segments
-
     device = next(model.parameters()).device
     audio = load_audio(audio_path) if audio_path is not None else None
     out: list[TrackFeatures] = []
@@ -81,7 +82,7 @@ def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 25
         frames += seg.num_frames
         a = None
         if with_audio and seg.audio is not None and seg.tracks:
-            a = audio_tokens(model, seg.audio).float().cpu().numpy()                # (T_seg, D)
+            a = model.audio_tokens(seg.audio).float().cpu().numpy()                # (T_seg, D)
         for tc in seg.tracks:
             crops = torch.from_numpy(np.ascontiguousarray(tc.crops)).to(device)
             tokens = {k: v.float().cpu().numpy() for k, v in model.encode(crops, None, chunk=chunk).items()}
@@ -89,7 +90,7 @@ def extract(path, model, audio_path=None, backend: str = "auto", chunk: int = 25
                 tokens["a"] = a[tc.start_frame - seg.start_frame:tc.end_frame - seg.start_frame]
             out.append(TrackFeatures(len(out), tc.start_frame, tc.end_frame, tokens))
     if not out:
-        raise SyncError(f"{Path(path).name}: no face found in {frames} frames")
+        raise FaceError(f"{Path(path).name}: no face found in {frames} frames")
     return out
 
 
@@ -101,8 +102,6 @@ def longest_track(tracks: list[TrackFeatures]) -> TrackFeatures:
 def save_features(tracks: list[TrackFeatures], out, meta: dict | None = None) -> Path:
     """Write tracks to one safetensors file: tensors "track{k}.{name}" float32 [N, D] and
     "track{k}.times" float64 [N]; metadata "tracks" (JSON: track, start_frame, end_frame) and "meta"."""
-    from safetensors.numpy import save_file
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -120,8 +119,6 @@ def save_features(tracks: list[TrackFeatures], out, meta: dict | None = None) ->
 
 def load_features(path) -> list[TrackFeatures]:
     """Read a file written by `save_features`."""
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="numpy") as f:
         info = json.loads(f.metadata()["tracks"])
         keys = set(f.keys())

@@ -1,5 +1,5 @@
 """A hand-made, training-free sync scorer with the interface `sync_file` uses (cfg.model.img_size,
-encode, encode_audio, sync_embeddings): a reference that checks the file path's timing and signs
+encode, encode_audio, audio_tokens, sync_embeddings): a reference that checks the file path's timing and signs
 without any checkpoint (tests, benchmarks/bench_sync_files.py).
 
     video token z_voc(t): pixel spread of the lower-middle of the crop (teeth and mouth interior
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 
+from synclipmae.models.synclipmae import chunked_audio_tokens
 from synclipmae.timing import TIMING
 
 
@@ -42,6 +44,10 @@ class MouthEnergyModel(torch.nn.Module):
         T = audio.shape[-1] // spf
         rms = audio[..., :T * spf].reshape(*audio.shape[:-1], T, spf).pow(2).mean(-1).sqrt()
         return self._z(rms)[..., None]
+
+    def audio_tokens(self, audio: np.ndarray) -> torch.Tensor:
+        """float32 [T * spf] -> a [T, 1], in the chunks `SyncLipMAE.audio_tokens` uses."""
+        return chunked_audio_tokens(self.encode_audio, audio, self.anchor.device)
 
     def sync_embeddings(self, z: torch.Tensor, a: torch.Tensor):
         norm = lambda x: torch.nn.functional.normalize(torch.cat([x, torch.ones_like(x)], -1), dim=-1)  # noqa: E731

@@ -226,7 +226,7 @@ class ProbeInputError(Exception):
 def _file_features(path, model, tokens, backend: str = "auto", pooling: str = "mean") -> np.ndarray:
     """Tokens of one video file pooled over time (`features.pool`; "mean" = the paper's average),
     concatenated in `tokens` order: float32 [F], from the file's longest face track (one speaker per
-    clip). Raises MediaError / SyncError / ProbeInputError."""
+    clip). Raises MediaError / FaceError / ProbeInputError."""
     from pathlib import Path
 
     from synclipmae.tasks.features import extract, longest_track
@@ -235,10 +235,6 @@ def _file_features(path, model, tokens, backend: str = "auto", pooling: str = "m
     if any(name not in track.tokens for name in tokens):
         raise ProbeInputError(f"{Path(path).name}: no audio stream, so no audio tokens a")
     return track.pooled(tokens, pooling).astype(np.float32)
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = "linear", seed: int = 0,
@@ -263,7 +259,8 @@ def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = 
     from synclipmae import __version__
     from synclipmae.data.datasets import DataError, hash_split, where
     from synclipmae.media.decode import MediaError
-    from synclipmae.tasks.sync import SyncError
+    from synclipmae.errors import one_line
+    from synclipmae.media.pipeline import FaceError
 
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -304,12 +301,12 @@ def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = 
         if key not in cache:
             try:
                 cache[key] = _file_features(ex.path, model, tokens, backend=backend, pooling=pooling)
-            except (MediaError, SyncError, ProbeInputError) as err:
-                cache[key] = _one_line(err)
+            except (MediaError, FaceError, ProbeInputError) as err:
+                cache[key] = one_line(err)
             except Exception as err:  # noqa: BLE001 - one bad file never stops the others
                 if os.environ.get("SYNCLIPMAE_DEBUG"):
                     raise
-                cache[key] = f"{Path(ex.path).name}: {type(err).__name__}: {_one_line(err)}"
+                cache[key] = f"{Path(ex.path).name}: {type(err).__name__}: {one_line(err)}"
             if isinstance(cache[key], str):
                 failures.append({"path": str(ex.path), "error": cache[key]})
                 tqdm.write(f"synclipmae probe: {cache[key]}", file=sys.stderr)

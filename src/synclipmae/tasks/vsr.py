@@ -253,7 +253,7 @@ def error_rates(refs: list[str], hyps: list[str]) -> dict:
 # ------------------------------------------------------------------------------------------------ files
 
 def save_vsr(head: VSRHead, tokenizer, directory, extra: dict | None = None) -> Path:
-    from synclipmae.train.checkpoint import save_weights
+    from synclipmae.weights import save_weights
 
     cfg = {"in_dim": head.inp.in_features, "head": asdict(head.cfg), "tokenizer": tokenizer.to_dict(), **(extra or {})}
     return save_weights(directory, json.dumps(cfg, indent=1) + "\n", head)
@@ -261,7 +261,7 @@ def save_vsr(head: VSRHead, tokenizer, directory, extra: dict | None = None) -> 
 
 def load_vsr(directory) -> tuple[VSRHead, object, dict]:
     """(head, tokenizer, config dict) from a folder written by save_vsr."""
-    from synclipmae.train.checkpoint import load_weights
+    from synclipmae.weights import load_weights
 
     d = Path(directory)
     if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
@@ -281,14 +281,14 @@ def file_sequences(examples, model, backend: str = "auto", progress: bool = True
 
     from synclipmae.media.decode import MediaError
     from synclipmae.tasks.features import extract, longest_track
-    from synclipmae.tasks.sync import SyncError
+    from synclipmae.media.pipeline import FaceError
 
     kept, failures = [], []
     for ex in tqdm(examples, desc="features", unit="file", disable=not progress, leave=False):
         try:
             track = longest_track(extract(ex.path, model, backend=backend, with_audio=False))
             kept.append((ex, track.tokens["z_voc"]))
-        except (MediaError, SyncError) as err:
+        except (MediaError, FaceError) as err:
             failures.append({"path": str(ex.path), "error": " ".join(str(err).split())})
             if log is not None:
                 log(failures[-1]["error"])

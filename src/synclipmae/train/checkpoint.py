@@ -14,44 +14,7 @@ from pathlib import Path
 
 import torch
 
-
-def save_weights(directory: str | Path, config_text: str, module: torch.nn.Module) -> Path:
-    """Write `directory`/config.json (`config_text`) and model.safetensors (the module's state, no
-    pickle): the folder format of every model here (SyncLipMAE, Dubber, the VSR head)."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(config_text)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    return directory
-
-
-def load_weights(module: torch.nn.Module, directory: str | Path, map_location="cpu",
-                 may_lack: tuple[str, ...] = ()) -> torch.nn.Module:
-    """Load `directory`/model.safetensors into `module` (strict, except that the keys in `may_lack`
-    may be absent: they keep their initial values) and return it."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(Path(directory) / "model.safetensors"), device=str(map_location))
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    bad = [k for k in missing if k not in may_lack] + list(unexpected)
-    if bad:
-        raise RuntimeError(f"{directory}: weights do not match the model ({', '.join(bad[:5])})")
-    return module
-
-
-def checkpoint_root(out: str | Path) -> Path:
-    return Path(out) / "checkpoints"
-
-
-def latest_checkpoint(out: str | Path) -> Path | None:
-    pointer = checkpoint_root(out) / "latest"
-    if not pointer.is_file():
-        return None
-    path = checkpoint_root(out) / pointer.read_text().strip()
-    return path if (path / "model.safetensors").is_file() else None
+from synclipmae.weights import checkpoint_root, latest_checkpoint
 
 
 def save_checkpoint(out: str | Path, model, optimizer, step: int, extra: dict, keep: int = 2) -> Path:

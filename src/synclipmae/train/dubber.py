@@ -81,10 +81,10 @@ def _make_pair(job):
 
 def build_bank(cfg: DubConfig, size: int, seed: int, progress: bool = True) -> DubBank:
     """Generate the fine-tuning clips and their driving renders (train identities only)."""
-    from synclipmae.data.clips import _map
+    from synclipmae.data.clips import map_jobs
 
     jobs = [(i, cfg.clip_seconds, size, seed, cfg.mask_dilation) for i in range(cfg.train_clips)]
-    made = _map(_make_pair, jobs, 1, progress, desc="SynthTalk dub pairs")
+    made = map_jobs(_make_pair, jobs, 1, progress, desc="SynthTalk dub pairs")
     frames, driving, masks, audio, sources = zip(*made)
     return DubBank(frames=np.stack(frames), driving=np.stack(driving), masks=np.stack(masks),
                    audio=np.stack(audio), sources=list(sources))

@@ -18,8 +18,9 @@ import torch
 
 from synclipmae.config import Config, config_json
 from synclipmae.models.synclipmae import SyncLipMAE
-from synclipmae.train import dist
-from synclipmae.train.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
+from synclipmae import dist
+from synclipmae.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
+from synclipmae.weights import load_weights
 from synclipmae.train.log import MetricLogger
 from synclipmae.train.optim import build_optimizer, lr_at, set_lr
 
