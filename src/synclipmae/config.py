@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 
 class ConfigError(ValueError):
     """A one-line, user-facing configuration error."""
@@ -235,7 +237,6 @@ def build_config(path: str | Path | None = None, overrides: list[str] | dict | N
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        import yaml
 
         try:
             data = yaml.safe_load(path.read_text()) or {}

@@ -11,10 +11,15 @@ from pathlib import Path
 
 import torch
 
-from synclipmae.config import Config
+from synclipmae.config import Config, build_config
+from synclipmae.data.clips import synthtalk_bank
+from synclipmae.data.synth import make_clip
 from synclipmae.evaluate import EvalConfig, evaluate, make_test_set
-from synclipmae.timing import TIMING
+from synclipmae.models.synclipmae import SyncLipMAE, preset_model
 from synclipmae.report import markdown_table, plot_losses, plot_reconstructions, plot_sync_curves, write_json
+from synclipmae.timing import TIMING
+from synclipmae.train.log import read_metrics
+from synclipmae.train.loop import pretrain
 
 DEFAULT_MINUTES = 6.0  # default: pretraining minutes, so the whole demo fits 10 minutes on 2 CPU cores
 CONFIG_PATH = Path(__file__).with_name("demo.yaml")  # the demo's recipe: tiny + CPU training overrides
@@ -23,9 +28,6 @@ CONFIG_PATH = Path(__file__).with_name("demo.yaml")  # the demo's recipe: tiny +
 def demo_config(out: Path, minutes: float, seed: int, variant: str = "synclipmae", overrides=()) -> Config:
     """The demo's recipe (demo.yaml on the tiny preset), then the user's `key=value` overrides; the
     variant, minutes, seed and output folder are the demo's own."""
-    from synclipmae.config import build_config
-    from synclipmae.models.synclipmae import preset_model
-
     fixed = [f"model.variant={variant}", f"train.minutes={minutes}", f"train.seed={seed}",
              f"train.out={out / 'runs' / variant}"]
     return build_config(CONFIG_PATH, [*overrides, *fixed], base={"model": preset_model("tiny")})
@@ -33,8 +35,6 @@ def demo_config(out: Path, minutes: float, seed: int, variant: str = "synclipmae
 
 def _reconstruction_batch(T: int, size: int) -> dict:
     """One clip of T frames of an unseen (test) identity, as a training batch of one."""
-    from synclipmae.data.synth import make_clip
-
     clip = make_clip("test", 0, seconds=T / TIMING.fps, size=size, seed=1)
     batch = {k: torch.from_numpy(getattr(clip, k)[None, :T]) for k in ("frames", "face_mask", "mouth_mask")}
     batch["audio"] = torch.from_numpy(clip.audio[None, : TIMING.frames_to_samples(T)])
@@ -44,11 +44,6 @@ def _reconstruction_batch(T: int, size: int) -> dict:
 
 def run_demo(out: str | Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, baselines: bool = False,
              progress: bool = True, log=print, overrides=()) -> dict:
-    from synclipmae.data.clips import synthtalk_bank
-    from synclipmae.models.synclipmae import SyncLipMAE
-    from synclipmae.train.log import read_metrics
-    from synclipmae.train.loop import pretrain
-
     started = time.time()
     out = Path(out)
     base_cfg = demo_config(out, minutes, seed, overrides=overrides)  # a bad override fails here, before any work

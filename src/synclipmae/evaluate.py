@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from synclipmae.data.synth import make_clip
 from synclipmae.tasks.probe import auc, classify, r2_score, ridge_predict
 from synclipmae.tasks.sync import MAX_OFFSET, distance_curve, score_curve
 from synclipmae.timing import TIMING
@@ -40,10 +42,6 @@ class TestSet:
 
 
 def make_test_set(cfg: EvalConfig, size: int, progress: bool = False) -> TestSet:
-    from tqdm import tqdm
-
-    from synclipmae.data.synth import make_clip
-
     frames, audio, labels = [], [], []
     jobs = [(i, c) for c in range(cfg.clips_per_identity) for i in range(cfg.identities)]
     for n, (identity, _) in enumerate(tqdm(jobs, desc="SynthTalk test", disable=not progress, leave=False)):

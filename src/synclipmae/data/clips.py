@@ -6,11 +6,14 @@ for the model's masking draws. So a resumed run, one process and many ranks all 
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from synclipmae.data.synth import SPLIT_IDENTITIES, make_clip
 from synclipmae.timing import TIMING
 
 
@@ -54,8 +57,6 @@ class ClipBank:
 def synthtalk_bank(clips: int, seconds: float, seed: int, size: int, split: str = "train",
                    identities: int = 0, workers: int = 1, progress: bool = True) -> ClipBank:
     """Generate `clips` SynthTalk clips of `split` (deterministic in seed) into a ClipBank."""
-    from synclipmae.data.synth import SPLIT_IDENTITIES
-
     n_ids = identities or SPLIT_IDENTITIES[split]
     jobs = [(split, i, seconds, size, seed, i % n_ids) for i in range(clips)]
     made = map_jobs(_make, jobs, workers, progress, desc=f"SynthTalk {split}")
@@ -67,8 +68,6 @@ def synthtalk_bank(clips: int, seconds: float, seed: int, size: int, split: str 
 
 
 def _make(job):
-    from synclipmae.data.synth import make_clip
-
     split, index, seconds, size, seed, identity = job
     clip = make_clip(split, index, seconds=seconds, size=size, seed=seed, identity_index=identity)
     return clip.frames, clip.audio, clip.face_mask, clip.mouth_mask
@@ -77,8 +76,6 @@ def _make(job):
 def map_jobs(fn, jobs, workers: int, progress: bool, desc: str) -> list:
     """[fn(job) for job in jobs], in order, on `workers` processes (forked where possible), with a
     tqdm bar named `desc` when `progress`."""
-    from tqdm import tqdm
-
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress, leave=False)
     if workers <= 1:
         out = []
@@ -86,8 +83,6 @@ def map_jobs(fn, jobs, workers: int, progress: bool, desc: str) -> list:
             out.append(fn(job))
             bar.update()
     else:
-        import multiprocessing as mp
-
         with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
             out = []
             for item in pool.imap(fn, jobs, chunksize=4):

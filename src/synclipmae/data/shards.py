@@ -36,6 +36,7 @@ import glob
 import io
 import itertools
 import json
+import multiprocessing as mp
 import os
 import tarfile
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
@@ -208,7 +210,6 @@ def prepare(inputs, out, size: int = 96, clip_frames: int = CLIP_FRAMES, workers
             summaries[shard.name] = done
         else:
             todo.append(shard)
-    from tqdm import tqdm
 
     total = sum(len(s.inputs) for s in shards)
     bar = tqdm(total=total, initial=total - sum(len(s.inputs) for s in todo), desc="prepare", unit="file",
@@ -219,8 +220,6 @@ def prepare(inputs, out, size: int = 96, clip_frames: int = CLIP_FRAMES, workers
             summaries[job[1].name] = _write_shard(job)
             bar.update(len(job[1].inputs))
     else:
-        import multiprocessing as mp
-
         with mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_worker_init) as pool:
             for summary in pool.imap_unordered(_write_shard, jobs):
                 summaries[Path(summary["shard"]).stem] = summary

@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from synclipmae.data import synth_face, synth_speech
 from synclipmae.data.synth_speech import LEXICON, PHONEMES, VOCABULARY
+from synclipmae.media.write import write_video, write_wav
 from synclipmae.timing import TIMING
 
 __all__ = [
@@ -431,7 +433,6 @@ def write_clip(clip: Clip, out_dir, name: str, mp4: bool = False) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     if mp4:
-        from synclipmae.media.write import write_video, write_wav  # noqa: PLC0415
         paths.append(write_video(out / f"{name}.mp4", clip.frames, TIMING.fps, clip.audio,
                                  TIMING.sample_rate))
         paths.append(write_wav(out / f"{name}.wav", clip.audio, TIMING.sample_rate))
@@ -450,8 +451,6 @@ def write_clip(clip: Clip, out_dir, name: str, mp4: bool = False) -> list[Path]:
 def write_dataset(out_dir, clips: int, split: str = "train", seconds: float = 4.0, seed: int = 0,
                   size: int = 96, mp4: bool = False, progress: bool = True) -> dict:
     """Write clips 0..clips-1 of `split` (named {split}_{i:06d}) and index.json; returns the index."""
-    from tqdm import tqdm  # noqa: PLC0415
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _split_code(split)

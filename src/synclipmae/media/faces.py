@@ -30,6 +30,8 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 __all__ = ["FaceTrack", "FaceResult", "detect_faces", "track_faces", "available_backends", "crop_square", "box_iou",
            "import_cv2"]
@@ -225,9 +227,6 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     try:
         cv2 = import_cv2()
     except ImportError:  # crops without OpenCV: torch (a core dependency) does the resize
-        import torch  # noqa: PLC0415
-        import torch.nn.functional as F  # noqa: PLC0415
-
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
         y = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
         return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()

@@ -32,9 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from synclipmae.config import ConfigError
+from synclipmae.data.clips import map_jobs
+from synclipmae.data.synth import VOCABULARY, make_clip
+from synclipmae.models.synclipmae import COUNT_BUFFERS, SyncLipMAE
 from synclipmae.tasks.features import POOLINGS, pool
-from synclipmae.tasks.vsr import VSRTrainConfig
+from synclipmae.tasks.probe import TOKENS, accuracy, fit_probe, macro_f1, mean_average_precision
+from synclipmae.tasks.vsr import VSRTrainConfig, error_rates, train_vsr, transcribe
 
 ENCODERS = ("synclipmae", "random-init", "syncnet-style", "mae-only")
 REFERENCES = ("pixels", "mouth-track")
@@ -61,9 +67,6 @@ class DownstreamConfig:
 
     def validate(self) -> None:
         """ConfigError (one line) for settings the bench cannot run with."""
-        from synclipmae.config import ConfigError
-        from synclipmae.tasks.probe import TOKENS
-
         prompts = [t for t in TOKENS if t != "a"]  # the bench encodes frames only: no audio token
         if not self.tokens or not set(self.tokens) <= set(prompts):
             raise ConfigError(f"config key 'tokens' takes names among {','.join(prompts)}; got {','.join(self.tokens)!r}")
@@ -83,16 +86,12 @@ class Split:
 
 
 def _make(job):
-    from synclipmae.data.synth import make_clip
-
     split, index, seconds, size, seed = job
     c = make_clip(split, index, seconds=seconds, size=size, seed=seed)
     return c.frames, int(c.ambient.emotion), c.ambient.actions.copy(), c.vocal.text, c.vocal.mouth
 
 
 def make_split(split: str, clips: int, cfg: DownstreamConfig, size: int, seed: int, progress: bool = True) -> Split:
-    from synclipmae.data.clips import map_jobs
-
     made = map_jobs(_make, [(split, i, cfg.seconds, size, seed) for i in range(clips)], cfg.workers, progress,
                 desc=f"SynthTalk {split}")
     return Split([m[0] for m in made], np.array([m[1] for m in made]), np.stack([m[2] for m in made]),
@@ -102,8 +101,6 @@ def make_split(split: str, clips: int, cfg: DownstreamConfig, size: int, seed: i
 @torch.no_grad()
 def encode_split(model, split: Split, names, progress: bool = True) -> dict:
     """{token name: float32 [C, Tc, D]} for every clip (no audio), the tokens in `names` only."""
-    from tqdm import tqdm
-
     out = [model.encode(torch.from_numpy(f), None, names=tuple(names))
            for f in tqdm(split.frames, desc="encode", leave=False, disable=not progress)]
     return {k: np.stack([o[k].float().numpy() for o in out]) for k in out[0]}
@@ -120,10 +117,6 @@ def score_heads(probe_train, probe_test, seq_train, seq_test, train: Split, test
     """Emotion and action probes on per-clip features [C, F] and the lip-reading head on per-frame
     sequences (a list of [Tc, D], one per clip), trained on `train`, scored on `test`; either is
     skipped when its training features are None."""
-    from synclipmae.data.synth import VOCABULARY
-    from synclipmae.tasks.probe import accuracy, fit_probe, macro_f1, mean_average_precision
-    from synclipmae.tasks.vsr import error_rates, train_vsr, transcribe
-
     out = {}
     if probe_train is not None:
         emo = fit_probe(probe_train, train.emotion, probe_test, n_classes=5).argmax(1)
@@ -177,8 +170,6 @@ def baseline_checkpoints(model_dir) -> dict:
 def bench_downstream(model, model_dir, out_dir, seed: int = 0, cfg: DownstreamConfig | None = None,
                      log=print, progress: bool = True) -> Path:
     """Write OUT/downstream.json (and downstream.png): every encoder's heads on the same data."""
-    from synclipmae.models.synclipmae import COUNT_BUFFERS, SyncLipMAE
-
     cfg = cfg or DownstreamConfig(seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from synclipmae.config import ConfigError
+from synclipmae.data.synth import SPLIT_IDENTITIES, ambient, get_identity, make_clip, render, speak
+from synclipmae.media.write import write_video
+from synclipmae.models.dubber import Dubber, dilate_masks, dub_batch, is_dubber_checkpoint
+from synclipmae.tasks.sync import main_track, sync_file
 from synclipmae.timing import TIMING
+from synclipmae.train.dubber import finetune_dubber
 
 METHODS = ("audio-driven", "video-driven", "copy-source")
 CLIPS = 20            # default: test cases (one per test identity)
@@ -62,8 +69,6 @@ class DubBenchSettings:
     examples: int = EXAMPLES
 
     def validate(self) -> None:
-        from synclipmae.config import ConfigError
-
         if self.clips < 1 or self.seconds <= 0 or self.finetune_minutes < 0 or self.examples < 0:
             raise ConfigError("bench dub needs clips >= 1, seconds > 0, finetune_minutes >= 0 and examples >= 0")
 
@@ -108,8 +113,6 @@ def mean_z_id(model, frames: np.ndarray) -> torch.Tensor:
 def make_case(k: int, seconds: float, size: int, seed: int) -> dict:
     """Test case k: source X, new speech Y, the truth, the driving render (see the module docstring),
     and what the renderer needs to redraw the truth (face, ambient track, Y's mouth track)."""
-    from synclipmae.data.synth import SPLIT_IDENTITIES, ambient, get_identity, make_clip, render, speak
-
     n = SPLIT_IDENTITIES["test"]
     A = k % n
     src = make_clip("test", k, seconds=seconds, size=size, seed=seed + 20_000, identity_index=A)
@@ -126,8 +129,6 @@ def make_case(k: int, seconds: float, size: int, seed: int) -> dict:
 
 
 def _sync(path: Path, model) -> tuple[int | None, float]:
-    from synclipmae.tasks.sync import main_track, sync_file
-
     record = sync_file(path, model)
     track = main_track(record) if record["status"] == "ok" else None
     return (None, 0.0) if track is None else (int(track["offset_frames"]), float(track["confidence"]))
@@ -139,12 +140,6 @@ def bench_dub(model, model_dir, out_dir, seed: int = 0, log=print, clips: int = 
     SyncLipMAE (it scores sync and identity); `model_dir` its checkpoint, or a Dubber checkpoint. When
     `model_dir` is not a Dubber checkpoint, a dubber is fine-tuned into DIR/dubber for
     `finetune_minutes` first (or the one already there is reused)."""
-    from tqdm import tqdm
-
-    from synclipmae.media.write import write_video
-    from synclipmae.models.dubber import Dubber, dilate_masks, dub_batch, is_dubber_checkpoint
-    from synclipmae.train.dubber import finetune_dubber
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

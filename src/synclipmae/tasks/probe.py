@@ -8,9 +8,22 @@
 """
 from __future__ import annotations
 
+import json
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from synclipmae.version import __version__
+from synclipmae.data.datasets import DataError, hash_split, where
+from synclipmae.errors import one_line
+from synclipmae.media.decode import MediaError
+from synclipmae.media.pipeline import FaceError
+from synclipmae.tasks.features import extract, longest_track
 
 RIDGE = 0.01  # default: L2 penalty per training row of the probe, on standardised features
 
@@ -80,9 +93,6 @@ MLP_WEIGHT_DECAY = 0.05  # default: AdamW weight decay
 
 
 def _mlp_scores(x_train, y_train, x_test, n_out: int, multilabel: bool, seed: int) -> np.ndarray:
-    import torch
-    from torch import nn
-
     xt, xs = _standardise(x_train.astype(np.float64), x_test.astype(np.float64))
     xt, xs = torch.from_numpy(xt[:, :-1]).float(), torch.from_numpy(xs[:, :-1]).float()  # (N, D): no bias column
     y = torch.from_numpy(np.asarray(y_train)).float() if multilabel else torch.from_numpy(np.asarray(y_train)).long()
@@ -185,8 +195,6 @@ def mean_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
 def plot_confusion(cm: np.ndarray, classes, png, title: str | None = None):
     """Draw the confusion matrix (rows true, columns predicted; colour = share of the true class's
     rows, text = counts) to `png`. Returns the path."""
-    from pathlib import Path
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -227,10 +235,6 @@ def _file_features(path, model, tokens, backend: str = "auto", pooling: str = "m
     """Tokens of one video file pooled over time (`features.pool`; "mean" = the paper's average),
     concatenated in `tokens` order: float32 [F], from the file's longest face track (one speaker per
     clip). Raises MediaError / FaceError / ProbeInputError."""
-    from pathlib import Path
-
-    from synclipmae.tasks.features import extract, longest_track
-
     track = longest_track(extract(path, model, backend=backend, with_audio="a" in tokens))
     if any(name not in track.tokens for name in tokens):
         raise ProbeInputError(f"{Path(path).name}: no audio stream, so no audio tokens a")
@@ -250,18 +254,6 @@ def probe_examples(examples, model, out_dir, tokens=DEFAULT_TOKENS, head: str = 
     or an empty train or test split (also after failed files are dropped), is a DataError. Files that
     fail to decode or show no face are skipped and listed in report["failures"] as {path, error}.
     source: the manifest or dataset root, named in messages."""
-    import json
-    import sys
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from synclipmae import __version__
-    from synclipmae.data.datasets import DataError, hash_split, where
-    from synclipmae.media.decode import MediaError
-    from synclipmae.errors import one_line
-    from synclipmae.media.pipeline import FaceError
-
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     tokens = tuple(tokens)

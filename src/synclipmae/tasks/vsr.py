@@ -21,8 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from synclipmae.media.decode import MediaError
+from synclipmae.media.pipeline import FaceError
 from synclipmae.models.heads import VSRConfig, VSRHead
+from synclipmae.tasks.features import extract, longest_track
+from synclipmae.weights import load_weights, save_weights
 
 ALPHABET = " 'abcdefghijklmnopqrstuvwxyz0123456789"  # default character units
 
@@ -108,8 +113,6 @@ def _batch(features: list[np.ndarray], targets: list[list[int]], idx) -> tuple:
 def train_vsr(features: list[np.ndarray], texts: list[str], cfg: VSRTrainConfig | None = None, tokenizer=None,
               progress: bool = False, log=None) -> tuple[VSRHead, object]:
     """Train a VSRHead with CTC on frozen features [T_i, D] and their transcripts. Returns (head, tokenizer)."""
-    from tqdm import tqdm
-
     cfg = cfg or VSRTrainConfig()
     if not features:
         raise ValueError("no training utterances")
@@ -253,16 +256,12 @@ def error_rates(refs: list[str], hyps: list[str]) -> dict:
 # ------------------------------------------------------------------------------------------------ files
 
 def save_vsr(head: VSRHead, tokenizer, directory, extra: dict | None = None) -> Path:
-    from synclipmae.weights import save_weights
-
     cfg = {"in_dim": head.inp.in_features, "head": asdict(head.cfg), "tokenizer": tokenizer.to_dict(), **(extra or {})}
     return save_weights(directory, json.dumps(cfg, indent=1) + "\n", head)
 
 
 def load_vsr(directory) -> tuple[VSRHead, object, dict]:
     """(head, tokenizer, config dict) from a folder written by save_vsr."""
-    from synclipmae.weights import load_weights
-
     d = Path(directory)
     if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
         raise FileNotFoundError(f"{d} is not a lip-reading head (needs config.json and model.safetensors)")
@@ -277,12 +276,6 @@ def load_vsr(directory) -> tuple[VSRHead, object, dict]:
 def file_sequences(examples, model, backend: str = "auto", progress: bool = True, log=None) -> tuple[list, list]:
     """z_voc [T, D] of the longest face track of each example's video. Returns (kept, failures):
     kept [(example, features)], failures [{"path", "error"}] (files that cannot be read or show no face)."""
-    from tqdm import tqdm
-
-    from synclipmae.media.decode import MediaError
-    from synclipmae.tasks.features import extract, longest_track
-    from synclipmae.media.pipeline import FaceError
-
     kept, failures = [], []
     for ex in tqdm(examples, desc="features", unit="file", disable=not progress, leave=False):
         try:

@@ -31,6 +31,7 @@ to `out_dir` at the end; `out_dir/metrics.jsonl` holds one line of losses per `l
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -44,9 +45,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
-from synclipmae.models.dubber import Dubber, DubConfig, dilate_masks, encode_subset
+from synclipmae.data.clips import map_jobs
+from synclipmae.data.synth import SPLIT_IDENTITIES, ambient, get_identity, make_clip, render
+from synclipmae.models.dubber import DubConfig, Dubber, dilate_masks, encode_subset
 from synclipmae.models.synclipmae import SyncLipMAE
+from synclipmae.train.log import MetricLogger
 
 
 @dataclass
@@ -67,8 +72,6 @@ class DubBank:
 
 
 def _make_pair(job):
-    from synclipmae.data.synth import SPLIT_IDENTITIES, ambient, get_identity, make_clip, render
-
     index, seconds, size, seed, dilation = job
     clip = make_clip("train", index, seconds=seconds, size=size, seed=seed)
     rng = np.random.default_rng([seed, index, 0xD0B])
@@ -81,8 +84,6 @@ def _make_pair(job):
 
 def build_bank(cfg: DubConfig, size: int, seed: int, progress: bool = True) -> DubBank:
     """Generate the fine-tuning clips and their driving renders (train identities only)."""
-    from synclipmae.data.clips import map_jobs
-
     jobs = [(i, cfg.clip_seconds, size, seed, cfg.mask_dilation) for i in range(cfg.train_clips)]
     made = map_jobs(_make_pair, jobs, 1, progress, desc="SynthTalk dub pairs")
     frames, driving, masks, audio, sources = zip(*made)
@@ -93,8 +94,6 @@ def build_bank(cfg: DubConfig, size: int, seed: int, progress: bool = True) -> D
 @torch.no_grad()
 def precompute(dubber: Dubber, bank: DubBank, chunk: int = 50, progress: bool = True) -> None:
     """The frozen encoders' outputs for every frame of the bank (`bank.features`)."""
-    from tqdm import tqdm
-
     C, Tc = bank.frames.shape[:2]
     feats: dict = {k: [] for k in ("a", "drv_voc", "z_id", "z_amb", "patches")}
     bar = tqdm(total=C * Tc, desc="dub features", unit="frame", file=sys.stderr, disable=not progress, leave=False)
@@ -228,10 +227,6 @@ def finetune_dubber(model: SyncLipMAE, out_dir, minutes: float | None = None, se
     """Fine-tune a Dubber initialised from the pretrained `model` (not modified) on SynthTalk train
     identities for `minutes` of wall-clock (default cfg.minutes) and write it to `out_dir` (a Dubber
     checkpoint, written atomically). `max_steps` also stops it (tests). Returns out_dir."""
-    from tqdm import tqdm
-
-    from synclipmae.train.log import MetricLogger
-
     cfg = cfg or DubConfig()
     if minutes is not None:
         cfg = DubConfig(**{**cfg.__dict__, "minutes": float(minutes)})
@@ -243,7 +238,6 @@ def finetune_dubber(model: SyncLipMAE, out_dir, minutes: float | None = None, se
     dubber = Dubber.from_synclipmae(model, cfg)
     sync_model = None
     if cfg.train_encoder:  # the sync judge must stay the pretrained model
-        import copy
 
         sync_model = copy.deepcopy(model).eval().requires_grad_(False)
     size = dubber.img_size

@@ -15,14 +15,17 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
-from synclipmae.config import Config, config_json
-from synclipmae.models.synclipmae import SyncLipMAE
 from synclipmae import dist
+from synclipmae.config import Config, config_json
+from synclipmae.data.clips import synthtalk_bank
+from synclipmae.data.shards import ShardError, ShardSource
+from synclipmae.models.synclipmae import SyncLipMAE
 from synclipmae.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
-from synclipmae.weights import load_weights
 from synclipmae.train.log import MetricLogger
 from synclipmae.train.optim import build_optimizer, lr_at, set_lr
+from synclipmae.weights import load_weights
 
 
 class TrainingError(RuntimeError):
@@ -32,12 +35,9 @@ class TrainingError(RuntimeError):
 def build_source(cfg: Config, progress: bool = True):
     """The training data named by cfg.data.source: generated SynthTalk clips, or `prepare` shards."""
     if cfg.data.source == "synthtalk":
-        from synclipmae.data.clips import synthtalk_bank
-
         return synthtalk_bank(cfg.data.clips, cfg.data.seconds, cfg.train.seed, cfg.model.img_size,
                               identities=cfg.data.identities, workers=max(1, cfg.data.workers),
                               progress=progress and dist.is_main())
-    from synclipmae.data.shards import ShardError, ShardSource
 
     try:  # a folder, glob or .tar of `synclipmae prepare` shards
         source = ShardSource.from_spec(cfg.data.source, workers=cfg.data.workers)
@@ -124,8 +124,6 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
         if dist.is_distributed():
             torch.distributed.barrier()
         return path or latest_checkpoint(out)
-
-    from tqdm import tqdm
 
     bar = tqdm(total=tc.steps if budget <= 0 else int(budget), initial=step if budget <= 0 else int(elapsed),
                unit="step" if budget <= 0 else "s", desc="pretrain", disable=not (tc.progress and dist.is_main()))
