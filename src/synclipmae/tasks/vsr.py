@@ -14,22 +14,27 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from synclipmae.media.decode import MediaError
 from synclipmae.media.pipeline import FaceError
 from synclipmae.models.heads import VSRConfig, VSRHead
 from synclipmae.tasks.features import extract, longest_track
+from synclipmae.train.loop import Budget, fit
+from synclipmae.train.optim import lr_at
 from synclipmae.weights import load_weights, save_weights
 
 ALPHABET = " 'abcdefghijklmnopqrstuvwxyz0123456789"  # default character units
+VSR_MIN_LR = 0.05     # default: the schedule's cosine (no warm-up) ends at 5% of VSRTrainConfig.lr
+VSR_GRAD_CLIP = 1.0   # default: gradient norm clip
+VSR_LOG_EVERY = 50    # default: steps between `log` calls
 
 
 def normalise_text(text: str, alphabet: str = ALPHABET) -> str:
@@ -110,9 +115,24 @@ def _batch(features: list[np.ndarray], targets: list[list[int]], idx) -> tuple:
     return x, lengths, torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long), torch.tensor([len(y) for y in ys])
 
 
+class CTCTraining(nn.Module):
+    """The head's training as a module for `train.loop.fit`: forward(batch) -> {"loss": CTC loss} of
+    the batch's (time-masked) sequences against their unit ids."""
+
+    def __init__(self, head: VSRHead):
+        super().__init__()
+        self.head = head
+
+    def forward(self, batch: dict) -> dict:
+        logp, out_len = self.head(batch["x"], batch["lengths"])
+        loss = F.ctc_loss(logp.transpose(0, 1), batch["y"], out_len, batch["y_len"], blank=0, zero_infinity=True)
+        return {"loss": loss}
+
+
 def train_vsr(features: list[np.ndarray], texts: list[str], cfg: VSRTrainConfig | None = None, tokenizer=None,
               progress: bool = False, log=None) -> tuple[VSRHead, object]:
-    """Train a VSRHead with CTC on frozen features [T_i, D] and their transcripts. Returns (head, tokenizer)."""
+    """Train a VSRHead with CTC on frozen features [T_i, D] and their transcripts, through
+    `train.loop.fit`. Returns (head, tokenizer)."""
     cfg = cfg or VSRTrainConfig()
     if not features:
         raise ValueError("no training utterances")
@@ -126,30 +146,21 @@ def train_vsr(features: list[np.ndarray], texts: list[str], cfg: VSRTrainConfig 
     head.feat_std.copy_(torch.from_numpy(allf.std(0) + 1e-5).float())
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    start, step = time.monotonic(), 0
-    bar = tqdm(total=total, desc="vsr train", unit="step", disable=not progress, leave=False)
-    head.train()
     batches = (idx for _ in range(cfg.epochs) for idx in torch.randperm(len(features), generator=g).split(cfg.batch_size))
-    for idx in batches:
-        frac = step / total if not cfg.minutes else max(step / total, (time.monotonic() - start) / (60 * cfg.minutes))
-        if frac >= 1:
-            break
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-        x, lengths, y, y_len = _batch(features, targets, idx.tolist())
-        logp, out_len = head(_time_mask(x, lengths, cfg.time_mask, g), lengths)
-        loss = F.ctc_loss(logp.transpose(0, 1), y, out_len, y_len, blank=0, zero_infinity=True)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
-        opt.step()
-        step += 1
-        bar.update()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if log is not None and step % 50 == 0:
-            log({"step": step, "ctc_loss": loss.item()})
-    bar.close()
+
+    def sample(step: int) -> dict:
+        idx = next(batches).tolist()
+        x, lengths, y, y_len = _batch(features, targets, idx)
+        return {"x": _time_mask(x, lengths, cfg.time_mask, g), "lengths": lengths, "y": y, "y_len": y_len,
+                "source": [f"utterance {i}" for i in idx]}
+
+    def on_log(step: int, metrics: dict) -> None:
+        if log is not None and step % VSR_LOG_EVERY == 0:
+            log({"step": step, "ctc_loss": metrics["loss"]})
+
+    budget = Budget(steps=steps_per_epoch * cfg.epochs, seconds=60 * cfg.minutes, ahead=True)
+    fit(CTCTraining(head), opt, sample, budget, lambda p: lr_at(p, cfg.lr, 0.0, VSR_MIN_LR * cfg.lr), VSR_GRAD_CLIP,
+        log_every=1, on_log=on_log, last_good=False, bar={"desc": "vsr train", "disable": not progress, "leave": False})
     return head.eval(), tokenizer
 
 

@@ -26,33 +26,37 @@ as the decoder gets it (`"previous"`). Losses (weights in DubConfig):
 With `train_encoder` off (default) the encoders are frozen, so the visible-patch encodings, audio
 tokens and driving z_voc of the whole bank are computed once at the start (this time counts in the
 budget). Wall-clock budget: training stops after `minutes` (data generation excluded); the learning
-rate warms up and decays over the budget. The checkpoint is written into a temporary folder renamed
-to `out_dir` at the end; `out_dir/metrics.jsonl` holds one line of losses per `log_every` steps.
+rate warms up and decays over the budget. It trains through `train.loop.fit` (`DubTraining`: a
+module whose forward returns the loss dict). The checkpoint is written into a temporary folder renamed
+to `out_dir` at the end (`train.checkpoint.atomic_folder`); `out_dir/metrics.jsonl` holds one line of
+losses per `log_every` steps.
 """
 from __future__ import annotations
 
 import copy
 import json
-import math
-import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from synclipmae.data.clips import map_jobs
 from synclipmae.data.synth import SPLIT_IDENTITIES, ambient, get_identity, make_clip, render
+from synclipmae.losses import frame_contrast
 from synclipmae.models.dubber import DubConfig, Dubber, dilate_masks, encode_subset
 from synclipmae.models.synclipmae import SyncLipMAE
+from synclipmae.train.checkpoint import atomic_folder
 from synclipmae.train.log import MetricLogger
+from synclipmae.train.loop import Budget, fit
+from synclipmae.train.optim import lr_at
 
+DUB_MIN_LR = 0.02     # default: the schedule's cosine ends at 2% of DubConfig.lr
+DUB_GRAD_CLIP = 1.0   # default: gradient norm clip of the fine-tune
 
 @dataclass
 class DubBank:
@@ -133,22 +137,12 @@ def sample_batch(bank: DubBank, cfg: DubConfig, seed: int, step: int) -> dict:
     dist2 = rng.integers(1, T + 1, size=B)           # ... generated from a ground-truth frame this much further away
     prev2_t = np.where(after, np.minimum(prev_t + dist2, Tc - 1), np.maximum(prev_t - dist2, 0))
     return {"clips": clips, "starts": starts, "video": video, "with_prev": with_prev, "prev_t": prev_t,
-            "self_prev": self_prev & with_prev, "prev2_t": prev2_t}
+            "self_prev": self_prev & with_prev, "prev2_t": prev2_t,
+            "source": [f"{bank.sources[c]}@{s}" for c, s in zip(clips, starts)]}
 
 
 def _window(x, clips, starts, T):
     return torch.stack([torch.as_tensor(x[c, s:s + T]) for c, s in zip(clips, starts)])   # (B, T, ...)
-
-
-def info_nce_clip(v: torch.Tensor, a: torch.Tensor, scale: torch.Tensor, radius: int = 1) -> torch.Tensor:
-    """v, a float [B, T, E] (normalised) -> InfoNCE of each frame's v against the a of the same clip's
-    frames (the aligned one positive; frames within `radius` of it, other than itself, left out)."""
-    B, T, _ = v.shape
-    logits = torch.einsum("bte,bse->bts", v, a) * scale                          # (B, T, T)
-    idx = torch.arange(T, device=v.device)
-    near = ((idx[:, None] - idx[None, :]).abs() <= radius) & (idx[:, None] != idx[None, :])
-    logits = logits.masked_fill(near, float("-inf"))
-    return F.cross_entropy(logits.flatten(0, 1), idx.repeat(B))
 
 
 def dub_losses(dubber: Dubber, bank: DubBank, batch: dict, cfg: DubConfig, sync_model: SyncLipMAE | None,
@@ -207,18 +201,26 @@ def dub_losses(dubber: Dubber, bank: DubBank, batch: dict, cfg: DubConfig, sync_
         keep = torch.zeros_like(out["hidden"][:n]).scatter(1, ids, valid)
         z_voc = encode_subset(judge, out["image"][:n], keep)["z_voc"].view(1, T, -1)
         v, aa = judge.sync_embeddings(z_voc, a[:1])
-        sync = info_nce_clip(v, aa, judge.logit_scale.exp().detach())
+        frames_ = torch.arange(T, device=v.device)[None]                          # (1, T): each frame's own
+        sync = frame_contrast(v, aa, frames_, 1, 1.0 / judge.logit_scale.exp().detach())
         loss = loss + cfg.w_sync * sync
         result["sync"] = sync.detach()
     result["loss"] = loss
     return result
 
 
-def _lr(progress: float, cfg: DubConfig) -> float:
-    if progress < cfg.warmup:
-        return cfg.lr * progress / max(cfg.warmup, 1e-8)
-    t = min(1.0, (progress - cfg.warmup) / max(1.0 - cfg.warmup, 1e-8))
-    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+class DubTraining(nn.Module):
+    """The fine-tune as a module for `train.loop.fit`: forward(batch) -> `dub_losses` of the batch's
+    windows ({"loss", "rec", "l1", "coarse", "psnr", "sync"}). The frozen sync judge is held outside
+    the module tree, so `train()` never switches it out of eval mode."""
+
+    def __init__(self, dubber: Dubber, bank: DubBank, cfg: DubConfig, sync_model: SyncLipMAE | None):
+        super().__init__()
+        self.dubber, self.bank, self.cfg = dubber, bank, cfg
+        self._judge = (sync_model,)
+
+    def forward(self, batch: dict) -> dict:
+        return dub_losses(self.dubber, self.bank, batch, self.cfg, self._judge[0], with_sync=batch["with_sync"])
 
 
 def finetune_dubber(model: SyncLipMAE, out_dir, minutes: float | None = None, seed: int = 0, log=print,
@@ -233,76 +235,51 @@ def finetune_dubber(model: SyncLipMAE, out_dir, minutes: float | None = None, se
     if cfg.minutes <= 0 and not max_steps:
         raise ValueError("minutes must be positive")
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     dubber = Dubber.from_synclipmae(model, cfg)
     sync_model = None
     if cfg.train_encoder:  # the sync judge must stay the pretrained model
-
         sync_model = copy.deepcopy(model).eval().requires_grad_(False)
     size = dubber.img_size
     started = time.perf_counter()
     if bank is None:
         log(f"dub fine-tuning: generating {cfg.train_clips} SynthTalk train clips + driving renders")
         bank = build_bank(cfg, size, seed, progress)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp_", dir=out_dir.parent))
-    logger = MetricLogger(tmp, tensorboard=False)
-    budget = cfg.minutes * 60.0
-    t0 = time.perf_counter()
-    data_s = t0 - started
-    dubber.eval()
-    if bank.features is None:
-        precompute(dubber, bank, progress=progress)
-    params = [p for p in dubber.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
-    dubber.train()
-    bar = tqdm(total=int(budget) if budget > 0 else max_steps, unit="s" if budget > 0 else "step", desc="dub fine-tune",
-               file=sys.stderr, disable=not progress)
-    step, first, last = 0, None, None
-    while True:
-        elapsed = time.perf_counter() - t0
-        if (budget > 0 and elapsed >= budget) or (max_steps is not None and step >= max_steps):
-            break
-        frac = min(1.0, elapsed / budget) if budget > 0 else step / max(max_steps or 1, 1)
-        for g in opt.param_groups:
-            g["lr"] = _lr(frac, cfg)
-        batch = sample_batch(bank, cfg, seed, step)
-        result = dub_losses(dubber, bank, batch, cfg, sync_model, with_sync=step % max(cfg.sync_every, 1) == 0)
-        loss = result["loss"]
-        if not torch.isfinite(loss):
-            names = ", ".join(f"{bank.sources[c]}@{s}" for c, s in zip(batch["clips"], batch["starts"]))
-            raise RuntimeError(f"non-finite dubbing loss {loss.item()} at step {step} (batch: {names})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        step += 1
-        metrics = {k: float(v.detach()) for k, v in result.items()}
-        first = first or metrics
-        last = metrics
-        if step % cfg.log_every == 0 or step == 1:
-            logger.log(step, {**metrics, "lr": opt.param_groups[0]["lr"], "elapsed": time.perf_counter() - t0})
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.1f}")
-        now = time.perf_counter() - t0
-        bar.update(int(min(now, budget)) - bar.n if budget > 0 else 1)  # whole seconds
-    bar.close()
-    logger.close()
-    dubber.eval()
-    meta = {"base_model": base_model, "seed": seed, "steps": step, "minutes": cfg.minutes,
-            "train_seconds": round(time.perf_counter() - t0, 1), "data_seconds": round(data_s, 1),
-            "first": first, "last": last, "train_clips": len(bank)}
-    dubber.save_pretrained(tmp, meta=meta)
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out_dir, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    with atomic_folder(out_dir) as tmp:
+        logger = MetricLogger(tmp, tensorboard=False)
+        t0 = time.perf_counter()
+        data_s = t0 - started
+        dubber.eval()
+        if bank.features is None:
+            precompute(dubber, bank, progress=progress)           # the frozen features: this time counts in the budget
+        params = [p for p in dubber.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+        first = {}
+
+        def sample(step: int) -> dict:
+            return {**sample_batch(bank, cfg, seed, step), "with_sync": step % max(cfg.sync_every, 1) == 0}
+
+        def on_log(step: int, metrics: dict) -> None:
+            first.update(first or {k: v for k, v in metrics.items() if k not in ("lr", "grad_norm", "elapsed")})
+
+        budget = Budget(steps=max_steps or 0, seconds=cfg.minutes * 60.0)
+        step, elapsed, result = fit(DubTraining(dubber, bank, cfg, sync_model), opt, sample, budget,
+                                    lambda p: lr_at(p, cfg.lr, cfg.warmup, DUB_MIN_LR * cfg.lr), DUB_GRAD_CLIP,
+                                    elapsed=time.perf_counter() - t0, log_every=cfg.log_every, logger=logger,
+                                    on_log=on_log, last_good=False,
+                                    bar={"desc": "dub fine-tune", "disable": not progress})
+        logger.close()
+        dubber.eval()
+        last = {k: float(v.detach()) for k, v in result.items()} or None
+        meta = {"base_model": base_model, "seed": seed, "steps": step, "minutes": cfg.minutes,
+                "train_seconds": round(time.perf_counter() - t0, 1), "data_seconds": round(data_s, 1),
+                "first": first or None, "last": last, "train_clips": len(bank)}
+        dubber.save_pretrained(tmp, meta=meta)
     log(f"dub fine-tuning: {step} steps in {meta['train_seconds']:.0f} s; last {json.dumps(last)}")
     return out_dir
 
 
-__all__ = ["finetune_dubber", "build_bank", "precompute", "DubBank", "dub_losses", "sample_batch"]
+__all__ = ["finetune_dubber", "build_bank", "precompute", "DubBank", "DubTraining", "dub_losses", "sample_batch"]

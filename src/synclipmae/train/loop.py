@@ -1,6 +1,12 @@
-"""One training loop for pretraining on a laptop CPU or many GPUs (DESIGN §8).
+"""One training loop for every trained module, on a laptop CPU or many GPUs (DESIGN §8).
 
-`python -m synclipmae pretrain ...` runs it on one process; `torchrun --nproc_per_node=G -m synclipmae
+`fit` is the loop: a module whose forward takes a batch and returns a loss dict ({"loss": ..., **terms}),
+an optimiser, a `Budget` (steps and/or wall-clock seconds) and the one warm-up + cosine schedule
+(`optim.lr_at`); it stops on a non-finite loss (`check_finite`), logs scalar terms and writes atomic
+checkpoints (`train/checkpoint.py`). Pretraining (`pretrain`, below), the dubber's fine-tune
+(`train/dubber.py`) and the lip-reading head (`tasks/vsr.py`) all train through it.
+
+`python -m synclipmae pretrain ...` runs pretraining on one process; `torchrun --nproc_per_node=G -m synclipmae
 pretrain ...` runs the same code with DDP (or FSDP2 with `train.strategy=fsdp`). bf16 autocast only on
 CUDA (`nullcontext` on CPU). The schedule runs on steps, or on elapsed wall time when
 `train.minutes > 0`; `train.min_steps_per_minute` then sets a floor of steps: training goes on past the
@@ -12,7 +18,9 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -22,10 +30,9 @@ from synclipmae.config import Config, config_json
 from synclipmae.data.clips import synthtalk_bank
 from synclipmae.data.shards import ShardError, ShardSource
 from synclipmae.models.synclipmae import SyncLipMAE
-from synclipmae.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
+from synclipmae.train.checkpoint import latest_checkpoint, resume, save_checkpoint
 from synclipmae.train.log import MetricLogger
 from synclipmae.train.optim import build_optimizer, lr_at, set_lr
-from synclipmae.weights import load_weights
 
 
 class TrainingError(RuntimeError):
@@ -75,6 +82,90 @@ def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+@dataclass
+class Budget:
+    """When a run stops, and how far along its schedule it is (the `progress` the LR follows)."""
+    steps: int = 0          # > 0: stop after this many steps
+    seconds: float = 0.0    # > 0: stop after this much training time ...
+    min_steps: int = 0      # ... unless fewer steps than this are done (pretraining's step floor)
+    ahead: bool = False     # progress = the further ahead of steps and time (else the further behind)
+
+    def progress(self, step: int, elapsed: float) -> float:
+        if self.seconds <= 0:
+            return step / max(self.steps, 1)
+        if self.ahead:
+            return max(step / max(self.steps, 1) if self.steps else 0.0, elapsed / self.seconds)
+        return min(1.0, elapsed / self.seconds, step / self.min_steps if self.min_steps else 1.0)
+
+    def running(self, step: int, elapsed: float) -> bool:
+        if self.ahead:
+            return self.progress(step, elapsed) < 1
+        by_steps = self.steps <= 0 or step < self.steps
+        return by_steps if self.seconds <= 0 else by_steps and (elapsed < self.seconds or step < self.min_steps)
+
+
+def check_finite(loss: torch.Tensor, step: int, batch: dict, last_good=None) -> None:
+    """The one non-finite guard: a TrainingError naming the step, the batch's sources and the last
+    good checkpoint (when the run writes them)."""
+    if not torch.isfinite(loss).all():
+        where = f"; last good checkpoint: {last_good or 'none'}" if last_good is not False else ""
+        names = ", ".join(batch["source"])
+        raise TrainingError(f"non-finite loss {loss.item()} at step {step} (batch: {names}){where}")
+
+
+def fit(net: torch.nn.Module, optimizer: torch.optim.Optimizer, sample: Callable[[int], dict], budget: Budget,
+        lr: Callable[[float], float], grad_clip: float, step: int = 0, elapsed: float = 0.0, log_every: int = 1,
+        logger: MetricLogger | None = None, on_log=None, save_every: int = 0, save=None, last_good=None,
+        autocast=None, bar: dict | None = None) -> tuple[int, float, dict]:
+    """Train `net` from `step` (`elapsed` seconds already spent) until `budget` is spent.
+
+    Each step: the learning rate `lr(progress)`, `batch = sample(step)` (a dict with "source": the
+    names of its rows), `net(batch)` -> {"loss": ..., **terms}, the non-finite guard, backward, the
+    gradient norm clipped to `grad_clip`, an optimiser step. Every `log_every` steps (and the first)
+    the scalar terms (mean over ranks), lr, grad_norm and elapsed go to `logger` and `on_log(step,
+    metrics)`; every `save_every` steps `save(step, elapsed)` writes a checkpoint. `last_good()` names the last
+    good checkpoint in the guard's message (False: the run writes none). bar: tqdm settings (desc,
+    disable, leave): steps, or seconds with a time budget. Returns (step, elapsed, the last step's
+    loss dict)."""
+    autocast = autocast if autocast is not None else nullcontext()
+    timed = budget.seconds > 0
+    bar_cfg = {"desc": "train", "disable": True, **(bar or {})}
+    pbar = tqdm(total=int(budget.seconds) if timed else budget.steps, initial=int(elapsed) if timed else step,
+                unit="s" if timed else "step", **bar_cfg)
+    result: dict = {}
+    net.train()
+    while budget.running(step, elapsed):
+        started = time.perf_counter()
+        set_lr(optimizer, lr(budget.progress(step, elapsed)))
+        batch = sample(step)
+        with autocast:
+            result = net(batch)
+        loss = result["loss"]
+        check_finite(loss, step, batch, last_good() if callable(last_good) else last_good)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+        optimizer.step()
+        step += 1
+        elapsed += time.perf_counter() - started
+        pbar.update(min(int(elapsed), int(budget.seconds)) - pbar.n if timed else 1)  # whole seconds
+        if timed and elapsed >= budget.seconds and step <= budget.min_steps:  # the minutes are over, the floor is not
+            pbar.set_description_str(f"{bar_cfg['desc']}: step floor {step}/{budget.min_steps}", refresh=False)
+        if step % log_every == 0 or step == 1:
+            metrics = {k: float(dist.all_reduce_mean(v.detach().float())) for k, v in result.items()
+                       if torch.is_tensor(v) and v.dim() == 0}
+            metrics.update(lr=optimizer.param_groups[0]["lr"], grad_norm=float(grad_norm), elapsed=elapsed)
+            if logger is not None:
+                logger.log(step, metrics)
+            pbar.set_postfix(loss=f"{metrics['loss']:.3f}")
+            if on_log is not None:
+                on_log(step, metrics)
+        if save_every and step % save_every == 0:
+            save(step, elapsed)
+    pbar.close()
+    return step, elapsed, result
+
+
 def pretrain(cfg: Config, source=None, on_step=None) -> Path:
     """Train (or resume) into cfg.train.out and return the final checkpoint directory.
 
@@ -90,78 +181,38 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
     torch.manual_seed(tc.seed)
     model = SyncLipMAE(cfg).to(device)
     optimizer = build_optimizer(model, tc, cfg.loss.temperature_lr_mult)
-    step, elapsed = 0, 0.0
     logger = MetricLogger(out, enabled=dist.is_main())
-    resume = latest_checkpoint(out)
-    if resume is not None:
-        load_weights(model, resume, device)
-        state = load_train_state(resume)
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        step, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
-        logger.truncate_after(step)
+    step, elapsed = resume(out, model, optimizer, device, logger)
     source = source if source is not None else build_source(cfg, progress=tc.progress)
     net = _wrap(model, cfg, device)
     if tc.compile:
         net = torch.compile(net)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    budget = tc.minutes * 60.0
+    seconds = tc.minutes * 60.0
     # the step floor; round first, since 1.1 * 50 is 55.00000000000001 in floats
-    min_steps = math.ceil(round(tc.min_steps_per_minute * tc.minutes, 6)) if budget > 0 else 0
+    min_steps = math.ceil(round(tc.min_steps_per_minute * tc.minutes, 6)) if seconds > 0 else 0
+    budget = Budget(steps=tc.steps if seconds <= 0 else 0, seconds=seconds, min_steps=min_steps)
+    saved = []
 
-    def progress_now() -> float:
-        if budget <= 0:
-            return step / max(tc.steps, 1)
-        return min(1.0, elapsed / budget, step / min_steps if min_steps else 1.0)
+    def sample(i: int) -> dict:
+        return _to(source.sample(tc.seed, i, tc.batch_size, cfg.data.frames, dist.rank(), dist.world_size()), device)
 
-    def running() -> bool:
-        return step < tc.steps if budget <= 0 else (elapsed < budget or step < min_steps)
-
-    def save() -> Path:
+    def save(i: int, spent: float) -> Path:
         path = None
         if dist.is_main():
-            path = save_checkpoint(out, model, optimizer, step, {"elapsed": elapsed})
+            path = save_checkpoint(out, model, optimizer, i, {"elapsed": spent})
         if dist.is_distributed():
             torch.distributed.barrier()
-        return path or latest_checkpoint(out)
+        saved.append(path or latest_checkpoint(out))
+        return saved[-1]
 
-    bar = tqdm(total=tc.steps if budget <= 0 else int(budget), initial=step if budget <= 0 else int(elapsed),
-               unit="step" if budget <= 0 else "s", desc="pretrain", disable=not (tc.progress and dist.is_main()))
-    last = None
-    net.train()
-    while running():
-        started = time.perf_counter()
-        set_lr(optimizer, lr_at(progress_now(), tc))
-        batch = _to(source.sample(tc.seed, step, tc.batch_size, cfg.data.frames, dist.rank(), dist.world_size()), device)
-        with autocast:
-            result = net(batch)
-        loss = result["loss"]
-        if not torch.isfinite(loss).all():
-            raise TrainingError(f"non-finite loss {loss.item()} at step {step} (batch: {', '.join(batch['source'])}); "
-                                f"last good checkpoint: {latest_checkpoint(out) or 'none'}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip)
-        optimizer.step()
-        step += 1
-        took = time.perf_counter() - started
-        elapsed += took
-        bar.update(1 if budget <= 0 else min(int(elapsed), int(budget)) - bar.n)  # whole seconds
-        if budget > 0 and elapsed >= budget and step <= min_steps:  # the minutes are over, the step floor is not
-            bar.set_description_str(f"pretrain: step floor {step}/{min_steps}", refresh=False)
-        if step % tc.log_every == 0 or step == 1:
-            metrics = {k: float(dist.all_reduce_mean(v.detach().float())) for k, v in result.items()
-                       if torch.is_tensor(v) and v.dim() == 0}
-            metrics.update(lr=optimizer.param_groups[0]["lr"], grad_norm=float(grad_norm), elapsed=elapsed)
-            logger.log(step, metrics)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
-            if on_step is not None:
-                on_step(step, metrics)
-        if step % tc.ckpt_every == 0:
-            last = save()
-    bar.close()
+    step, elapsed, _ = fit(net, optimizer, sample, budget, lambda p: lr_at(p, tc.lr, tc.warmup, tc.min_lr),
+                           tc.grad_clip, step, elapsed, tc.log_every, logger, on_step, tc.ckpt_every, save,
+                           last_good=lambda: latest_checkpoint(out), autocast=autocast,
+                           bar={"desc": "pretrain", "disable": not (tc.progress and dist.is_main())})
+    last = saved[-1] if saved else None
     if last is None or latest_checkpoint(out) != out / "checkpoints" / f"step_{step:07d}":
-        last = save()
+        last = save(step, elapsed)
     logger.close()
     return last
 
@@ -173,4 +224,4 @@ def pretrain_main(cfg: Config) -> Path:
         dist.cleanup()
 
 
-__all__ = ["pretrain", "pretrain_main", "TrainingError", "build_source"]
+__all__ = ["fit", "Budget", "check_finite", "pretrain", "pretrain_main", "TrainingError", "build_source"]

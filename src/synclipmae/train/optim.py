@@ -1,4 +1,4 @@
-"""AdamW with no weight decay on norms, biases, prompt and mask tokens; warm-up + cosine schedule."""
+"""AdamW with no weight decay on norms, biases, prompt and mask tokens; the warm-up + cosine schedule."""
 from __future__ import annotations
 
 import math
@@ -34,12 +34,13 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, temperature_lr_mult: flo
     return torch.optim.AdamW(param_groups(model, cfg, temperature_lr_mult), lr=cfg.lr, betas=cfg.betas)
 
 
-def lr_at(progress: float, cfg: TrainConfig) -> float:
-    """Learning rate at `progress` in [0, 1] of the schedule: linear warm-up, then cosine to min_lr."""
-    if progress < cfg.warmup:
-        return cfg.lr * progress / max(cfg.warmup, 1e-8)
-    t = min(1.0, (progress - cfg.warmup) / max(1.0 - cfg.warmup, 1e-8))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+def lr_at(progress: float, lr: float, warmup: float = 0.0, min_lr: float = 0.0) -> float:
+    """The one schedule of every trained module: the learning rate at `progress` in [0, 1] of the run,
+    a linear warm-up over the first `warmup` of it, then a cosine from `lr` to `min_lr`."""
+    if progress < warmup:
+        return lr * progress / max(warmup, 1e-8)
+    t = min(1.0, (progress - warmup) / max(1.0 - warmup, 1e-8))
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
