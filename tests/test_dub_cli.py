@@ -24,7 +24,7 @@ pytest.importorskip("cv2")
 
 from synclipmae.media.decode import decode, load_audio, probe  # noqa: E402
 from synclipmae.media.write import write_video, write_wav  # noqa: E402
-from synclipmae.media.faces import crop_square  # noqa: E402
+from synclipmae.media.tracks import crop_square  # noqa: E402
 from synclipmae.media.pipeline import Stacked, main_face_frames  # noqa: E402
 from synclipmae.tasks.dub import dub_file, frames_in_order, output_order, paste_crop  # noqa: E402
 

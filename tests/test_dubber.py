@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import tiny_overrides
 
-from synclipmae.models.dubber import (DubConfig, Dubber, dilate_masks, dub_crops, is_dubber_checkpoint, load_dubber,
-                                      push_pull_fill)
+from synclipmae.models.dubber import DubConfig, Dubber, dilate_masks, is_dubber_checkpoint, load_dubber, push_pull_fill
+from synclipmae.models.dubbing import dub_crops
 from synclipmae.models.synclipmae import create_model
 from synclipmae.timing import TIMING
 
@@ -88,7 +88,7 @@ def test_segments_fed_in_chunks_with_prev_equal_one_call(dubber):
 
 
 def test_dub_batch_matches_one_video_at_a_time(dubber):
-    from synclipmae.models.dubber import dub_batch
+    from synclipmae.models.dubbing import dub_batch
 
     videos = [inputs(6, seed) for seed in range(2)]
     crops, masks, audio = (np.stack([v[i] for v in videos]) for i in range(3))

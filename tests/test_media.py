@@ -424,7 +424,7 @@ def test_auto_backend_falls_back_to_haar(monkeypatch):
 
 
 def test_crops_and_masks_from_boxes():
-    from synclipmae.media.faces import FaceTrack
+    from synclipmae.media.tracks import FaceTrack
 
     frames = np.full((3, 100, 120, 3), 50, np.uint8)
     boxes = np.array([[40, 30, 80, 70], [-10, -10, 30, 30], [100, 80, 140, 120]], np.float32)  # centre, corners
@@ -502,8 +502,7 @@ def test_real_clip_face_track(backend):
 def test_crop_pieces_rereads_small_faces_at_full_resolution(tmp_path, monkeypatch):
     """A face too small in the detection copy is cropped from a re-read of the source; both kinds of
     piece report their crop squares in source pixels, and match crops of the full-resolution frames."""
-    from synclipmae.media.faces import FaceTrack
-    from synclipmae.media.faces import crop_square
+    from synclipmae.media.tracks import FaceTrack, crop_square
     from synclipmae.media.pipeline import crop_pieces
 
     w, h = 640, 480

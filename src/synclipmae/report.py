@@ -10,7 +10,8 @@ import numpy as np
 from synclipmae.timing import TIMING
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only; matplotlib is imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,10 +20,18 @@ def _plt():
     return plt
 
 
+def save_figure(fig, path, dpi: int = 90) -> Path:
+    """Lay `fig` out, write it to `path` and close it. Returns the path."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return Path(path)
+
+
 def plot_losses(runs: dict, path: Path) -> Path:
     """runs: {name: metrics rows from metrics.jsonl}. Panels: total loss; reconstruction terms;
     L_con (and L_amb when on) against ln N (the plateau line); in-batch top-1 of the contrastive task."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     for name, rows in runs.items():
         if not rows:
@@ -43,15 +52,12 @@ def plot_losses(runs: dict, path: Path) -> Path:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_reconstructions(images: dict, path: Path, n: int = 6) -> Path:
     """images: {"input", "masked", "pred_video", "pred_audio"}: float [N, H, W, 3] in [0, 1]."""
-    plt = _plt()
+    plt = pyplot()
     rows = ["input", "masked", "pred_video", "pred_audio"]
     titles = {"input": "input", "masked": "view A (masked)", "pred_video": "video-driven (c = z_voc)",
               "pred_audio": "audio-driven (c = a_t)"}
@@ -65,15 +71,12 @@ def plot_reconstructions(images: dict, path: Path, n: int = 6) -> Path:
             ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel(titles[row], fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_sync_curves(curves: dict, path: Path, max_offset: int) -> Path:
     """curves: {label: {"planted", "predicted", "distances"}} -> distance vs offset, one panel each."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.2), squeeze=False)
     ks = np.arange(-max_offset, max_offset + 1)
     for ax, (label, c) in zip(axes[0], curves.items()):
@@ -84,10 +87,7 @@ def plot_sync_curves(curves: dict, path: Path, max_offset: int) -> Path:
         ax.set_xlabel("offset k (frames; > 0 = audio late)")
         ax.set_ylabel("d_k = mean(1 - cos)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _fmt(x) -> str:
@@ -110,7 +110,7 @@ def write_json(data: dict, path: Path) -> Path:
 def plot_record(record: dict, png, title: str | None = None) -> Path:
     """Draw a `sync_file` record: per track, the distance curve d_k against the offset k (minimum
     marked) and a strip of the local offsets of each second. Returns the path."""
-    plt = _plt()
+    plt = pyplot()
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
     tracks = record.get("tracks") or []
@@ -149,7 +149,4 @@ def plot_record(record: dict, png, title: str | None = None) -> Path:
         ax.set_xlabel("time (s)")
         ax.set_ylabel("local offset (frames)")
         ax.set_xlim(tr["start_frame"] / TIMING.fps, tr["end_frame"] / TIMING.fps)
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=100)

@@ -37,7 +37,7 @@ from synclipmae.timing import TIMING, AVTiming
 CONVERT_AHEAD = 8  # default: frames whose RGB conversion may run ahead of the consumer (bounded memory)
 
 __all__ = ["MediaError", "Decoded", "probe", "decode", "iter_frames", "load_audio", "import_av", "check_file",
-           "open_container", "resample"]
+           "open_container", "open_media", "resample"]
 
 
 class MediaError(Exception):
@@ -124,6 +124,13 @@ def open_container(av, p: Path):
         return av.open(str(p), mode="r")
 
 
+def open_media(path: str | os.PathLike):
+    """(av, Path, container): the media file at `path` checked (`check_file`) and opened for reading."""
+    av = import_av()
+    p = check_file(path)
+    return av, p, open_container(av, p)
+
+
 # ----------------------------------------------------------------------------------------------------
 # probe
 
@@ -154,9 +161,7 @@ def probe(path: str | os.PathLike) -> dict:
     Keys: source, format, size_bytes, duration_s (None if unknown), has_video, has_audio, width,
     height, fps, frames (declared count, 0 if unknown), video_codec, audio_rate, audio_channels,
     audio_codec (video_* / audio_* keys are None when that stream is absent)."""
-    av = import_av()
-    p = check_file(path)
-    container = open_container(av, p)
+    av, p, container = open_media(path)
     try:
         with _as_media_error(p, "read stream information"):
             vs = container.streams.video[0] if container.streams.video else None
@@ -373,9 +378,7 @@ def iter_frames(path: str | os.PathLike, max_side: int | None = None, start_s: f
     presentation timestamp), starting `start_s` after the first frame, for at most `duration_s`.
     Memory stays at a couple of frames however long the file is. Raises `MediaError` (also part-way
     through a corrupt or truncated file, unless `allow_partial`)."""
-    av = import_av()
-    p = check_file(path)
-    container = open_container(av, p)
+    av, p, container = open_media(path)
     try:
         reader = _FrameReader(av, container, p, max_side, start_s, duration_s, timing, allow_partial)
         yield from reader
@@ -468,9 +471,7 @@ def load_audio(path: str | os.PathLike, allow_partial: bool = False, timing: AVT
     """Any audio or video file -> float32 [S] mono at `timing.sample_rate`: the mean of the channels
     other than LFE, resampled with `scipy.signal.resample_poly` (zero-phase: no delay). Raises
     `MediaError` (also for a corrupt or truncated stream, unless `allow_partial`)."""
-    av = import_av()
-    p = check_file(path)
-    container = open_container(av, p)
+    av, p, container = open_media(path)
     try:
         with _as_media_error(p, "decode audio"):
             audio, _, _ = _read_audio(av, container, p, None, None, timing, allow_partial)

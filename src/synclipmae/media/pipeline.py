@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from synclipmae.media.decode import Decoded, MediaError, decode, iter_frames, probe
-from synclipmae.media.faces import FaceResult, FaceTrack, box_iou, crop_square, track_faces
+from synclipmae.media.faces import track_faces
+from synclipmae.media.tracks import FaceResult, FaceTrack, box_iou, crop_square
 from synclipmae.timing import TIMING
 
 __all__ = ["CROP_FRAMING", "DETECT_SIDE", "SEGMENT_S", "VIDEO_EXTENSIONS", "FaceError", "TrackClip", "FaceSegment",

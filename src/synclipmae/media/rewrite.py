@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synclipmae.media.decode import MediaError, check_file, import_av, open_container, resample
+from synclipmae.media.decode import MediaError, check_file, import_av, open_container, open_media, resample
 from synclipmae.timing import TIMING
 
 __all__ = ["FIX_SUFFIXES", "AAC_RATES", "read_soundtrack", "video_start", "shift_audio", "fix_offset"]
@@ -65,9 +65,7 @@ def read_soundtrack(path, t_origin: float, seconds: float | None = None) -> tupl
     """The audio of `path` at its own rate and layout, float32 planar [C, S], sample 0 at `t_origin`
     seconds of the file's clock, cut to `seconds`; rates AAC cannot store are resampled to 48 kHz.
     Returns (samples, rate, layout name)."""
-    av = import_av()
-    p = check_file(path)
-    container = open_container(av, p)
+    av, p, container = open_media(path)
     try:
         if not container.streams.audio:
             raise MediaError(f"{p.name}: no audio stream")
@@ -90,8 +88,7 @@ def _video_t0(stream) -> float:
 
 def video_start(path) -> float:
     """Time of the first video frame on the file's clock (the origin of the TIMING.fps timeline)."""
-    av = import_av()
-    container = open_container(av, check_file(path))
+    container = open_media(path)[2]
     try:
         return _video_t0(container.streams.video[0])
     finally:

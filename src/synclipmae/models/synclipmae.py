@@ -121,6 +121,11 @@ class SyncLipMAE(nn.Module):
         x = imgs.reshape(N, h, p, w, p, C).permute(0, 1, 3, 2, 4, 5)  # (N, h, w, p, p, 3)
         return x.reshape(N, h * w, p * p * C)
 
+    def input_patches(self, unit: torch.Tensor) -> torch.Tensor:
+        """Frames in [0, 1] [N, H, W, 3] -> the encoder's input: normalised (PIXEL_MEAN, PIXEL_STD) and
+        patchified [N, L, P*P*3]."""
+        return self.patchify((unit - PIXEL_MEAN) / PIXEL_STD)
+
     def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
         """patches [N, L, P*P*3] -> imgs [N, H, W, 3]."""
         N, L, _ = x.shape
@@ -172,7 +177,7 @@ class SyncLipMAE(nn.Module):
         jittered = photometric_jitter(flat, draws["jitter"].flatten(0, 1)) if mc.jitter > 0 else flat
         ids_keep_b, _, _ = face_aware_view(draws["noise_b"].flatten(0, 1), mc.ratio_b, face, mc.face_bias,
                                            mouth, mc.mouth_bias)
-        return view_a, (self.patchify((jittered - PIXEL_MEAN) / PIXEL_STD), ids_keep_b)
+        return view_a, (self.input_patches(jittered), ids_keep_b)
 
     # ------------------------------------------------------------------------------ encode
     def encode_patches(self, patches: torch.Tensor, ids_keep: torch.Tensor | None = None) -> dict:
@@ -246,7 +251,7 @@ class SyncLipMAE(nn.Module):
         flat = frames.flatten(0, 1)
         tokens = {n: [] for n in names}
         for i in range(0, flat.shape[0], chunk):  # bounded memory for long videos
-            x = self.patchify((self.to_unit(flat[i:i + chunk]) - PIXEL_MEAN) / PIXEL_STD)
+            x = self.input_patches(self.to_unit(flat[i:i + chunk]))
             for ids, wanted in passes:
                 if wanted:
                     out = self.encode_patches(x, None if ids is None else ids.to(x.device)[None].expand(x.shape[0], -1))
@@ -325,7 +330,7 @@ class SyncLipMAE(nn.Module):
             at_rec = lambda x: take_frames(x.view(B, T, -1), rec).flatten(0, 1)  # noqa: E731
             frames_rec = take_frames(frames, rec).flatten(0, 1)                  # (B*R, H, W, 3)
             patches = self.patchify(frames_rec)                                   # (B*R, L, P*P*3) targets
-            tok_a = self.encode_patches(self.patchify((frames_rec - PIXEL_MEAN) / PIXEL_STD), ids_keep_a)
+            tok_a = self.encode_patches(self.input_patches(frames_rec), ids_keep_a)
             z_id = tok_a["z_id"].view(B, R, -1)
             z_id_shuffled = torch.gather(z_id, 1, draws["id_src"][..., None].expand(-1, -1, z_id.shape[-1]))
             z_voc, z_amb, a_rec = at_rec(tok_b["z_voc"]), at_rec(tok_b["z_amb"]), at_rec(a)  # (B*R, D) each

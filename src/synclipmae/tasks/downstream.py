@@ -38,6 +38,7 @@ from synclipmae.config import ConfigError
 from synclipmae.data.clips import map_jobs
 from synclipmae.data.synth import VOCABULARY, make_clip
 from synclipmae.models.synclipmae import COUNT_BUFFERS, SyncLipMAE
+from synclipmae.report import pyplot, save_figure
 from synclipmae.tasks.features import POOLINGS, pool
 from synclipmae.tasks.probe import TOKENS, accuracy, fit_probe, macro_f1, mean_average_precision
 from synclipmae.tasks.vsr import VSRTrainConfig, error_rates, train_vsr, transcribe
@@ -216,11 +217,7 @@ def _summary(r: dict) -> str:
 
 
 def plot_downstream(results: dict, png) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     colours = dict(zip(ENCODERS + REFERENCES, ["C0", "0.6", "C1", "C2", "0.85", "0.35"]))
     metrics = (("emotion_accuracy", "emotion accuracy ↑"), ("action_map", "action mAP ↑"), ("vsr_wer", "VSR WER ↓"))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
@@ -232,7 +229,4 @@ def plot_downstream(results: dict, png) -> Path:
         ax.set_title(title)
         for i, v in enumerate(vals):
             ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return Path(png)
+    return save_figure(fig, png, dpi=110)

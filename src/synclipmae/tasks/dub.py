@@ -11,7 +11,7 @@ A video's main face gets a new mouth that follows new speech (audio-driven) or a
 2. `output_order`: the source frame shown at each output frame. The driving audio sets the length:
    longer than the video, the video plays back and forth (0, 1, ..., N-1, N-2, ..., 1, 0, 1, ...);
    shorter, the video is cut.
-3. `dub_file`: the generator (`models.dubber.dub_crops`) in chunks of about `CHUNK` output frames,
+3. `dub_file`: the generator (`models.dubbing.dub_crops`) in chunks of about `CHUNK` output frames,
    each conditioned on the last generated frame before it; the source re-read at full resolution in
    output order (`frames_in_order`); each generated crop pasted back with a feathered mask
    (`paste_crop`); frames without a face copied unchanged; written by a streaming H.264 + AAC writer
@@ -31,11 +31,12 @@ from tqdm import tqdm
 
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError, iter_frames, probe, resample
-from synclipmae.media.faces import import_cv2
 from synclipmae.media.pipeline import SEGMENT_S, FaceFrames, main_face_frames
 from synclipmae.media.rewrite import FIX_SUFFIXES, read_soundtrack, video_start
+from synclipmae.media.tracks import import_cv2
 from synclipmae.media.write import VideoWriter
-from synclipmae.models.dubber import dilate_masks, dub_crops
+from synclipmae.models.dubber import dilate_masks
+from synclipmae.models.dubbing import dub_crops
 from synclipmae.timing import TIMING
 from synclipmae.version import __version__
 
@@ -211,15 +212,15 @@ def dub_file(video, out, dubber, audio_path=None, driving_path=None, backend: st
             size = dubber.img_size
             with tqdm(desc=f"faces {name}", unit="frame", file=sys.stderr, disable=show) as bar:
                 src = main_face_frames(video, size, backend=backend, masks=True, segment_s=segment_s, bar=bar,
-                                 spill=Path(spill) / "video")
+                                       spill=Path(spill) / "video")
             record.update(backend=src.backend, fps_in=round(src.fps_in, 3), source_frames=src.num_frames)
             if src.faceless == src.num_frames:
                 raise DubError(f"{name}: no face found in {src.num_frames} frames")
             drv = None
             if driving_path is not None:
                 with tqdm(desc=f"faces {d_name}", unit="frame", file=sys.stderr, disable=show) as bar:
-                    drv = main_face_frames(driving_path, size, backend=backend, masks=False, segment_s=segment_s, bar=bar,
-                                     spill=Path(spill) / "driving")
+                    drv = main_face_frames(driving_path, size, backend=backend, masks=False, segment_s=segment_s,
+                                           bar=bar, spill=Path(spill) / "driving")
                 if drv.faceless == drv.num_frames:
                     raise DubError(f"{d_name}: no face found in {drv.num_frames} frames (nothing to drive the mouth)")
                 num_out = drv.num_frames

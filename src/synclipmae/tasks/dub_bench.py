@@ -48,7 +48,8 @@ from tqdm import tqdm
 from synclipmae.config import ConfigError
 from synclipmae.data.synth import SPLIT_IDENTITIES, ambient, get_identity, make_clip, render, speak
 from synclipmae.media.write import write_video
-from synclipmae.models.dubber import Dubber, dilate_masks, dub_batch, is_dubber_checkpoint
+from synclipmae.models.dubber import Dubber, dilate_masks, is_dubber_checkpoint
+from synclipmae.models.dubbing import dub_batch
 from synclipmae.tasks.sync import main_track, sync_file
 from synclipmae.timing import TIMING
 from synclipmae.train.dubber import finetune_dubber

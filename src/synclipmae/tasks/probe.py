@@ -22,6 +22,7 @@ from synclipmae.version import __version__
 from synclipmae.data.datasets import DataError, hash_split, where
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
+from synclipmae.report import pyplot, save_figure
 from synclipmae.media.pipeline import FaceError
 from synclipmae.tasks.features import extract, longest_track
 
@@ -195,11 +196,7 @@ def mean_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
 def plot_confusion(cm: np.ndarray, classes, png, title: str | None = None):
     """Draw the confusion matrix (rows true, columns predicted; colour = share of the true class's
     rows, text = counts) to `png`. Returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
     cm = np.asarray(cm)
@@ -217,10 +214,7 @@ def plot_confusion(cm: np.ndarray, classes, png, title: str | None = None):
     ax.set_ylabel("true")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=100)
 
 
 # ----------------------------------------------------------------------------------------------------

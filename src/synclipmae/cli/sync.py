@@ -1,0 +1,149 @@
+"""Subcommands that read real video with a pretrained model: sync and embed.
+
+Each command is a parser (`add_NAME`) next to its handler (`cmd_NAME`), which calls one library
+function and prints."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from synclipmae.cli.common import UsageError, add_command, load_checkpoint
+from synclipmae.media.decode import MediaError, load_audio
+from synclipmae.media.pipeline import expand_inputs
+from synclipmae.media.rewrite import FIX_SUFFIXES, fix_offset
+from synclipmae.report import plot_record
+from synclipmae.tasks.features import extract, save_features
+from synclipmae.tasks.sync import MAX_OFFSET, main_track, sync_file
+
+
+def _sync_line(record: dict) -> str:
+    name = Path(record["input"]).name
+    if record["status"] != "ok":
+        error = record["error"] or ""
+        return f"error: {error}" if error.startswith(name) else f"{name}: error: {error}"
+    tr = main_track(record)
+    more = f" ({len(record['tracks'])} tracks)" if len(record["tracks"]) > 1 else ""
+    return (f"{name}: offset {tr['offset_frames']:+d} frames ({tr['offset_ms']:+.0f} ms), confidence "
+            f"{tr['confidence']:.3f}, min distance {tr['min_distance']:.3f}{more}")
+
+
+def add_sync(sub) -> None:
+    p = add_command(sub, "sync", "lip-sync offset, confidence and distance per face track (a SyncNet replacement)", """
+        synclipmae sync talk.mp4 --model runs/demo/runs/synclipmae
+        synclipmae sync videos/ more.mp4 --model CKPT --json sync.jsonl
+        synclipmae sync talk.mp4 --model CKPT --plot talk.png --fix talk_synced.mp4
+        synclipmae sync dubbed.mp4 --model CKPT --audio new_voice.wav --fix dubbed_synced.mp4
+        # offset > 0: the audio is late by that many 25 fps frames (offset_ms = 40 x offset);
+        # --fix moves the audio earlier by offset_ms. docs/sync.md explains every number.""")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
+    p.add_argument("--model", required=True, metavar="CKPT",
+                   help="checkpoint folder (config.json + model.safetensors) or a training run's folder")
+    p.add_argument("--audio", metavar="WAV", help="score against this audio file instead of each video's soundtrack")
+    p.add_argument("--json", metavar="OUT", help="write one JSON line per input here (default: JSON lines on stdout)")
+    p.add_argument("--plot", metavar="PNG", help="draw the distance curve and local offsets (several inputs: "
+                                                 "PNG-NNN-NAME.png each)")
+    p.add_argument("--fix", metavar="OUT.mp4", help="write the video with its audio shifted by the detected offset "
+                                                    "(several inputs: a folder)")
+    p.add_argument("--max-offset", type=int, default=None, help="offsets searched, in frames each way (default: 15)")
+    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster on CPUs with AVX512-BF16/AMX and "
+                                                       "on GPUs; distances change in the third decimal")
+    p.set_defaults(run=cmd_sync)
+
+
+def cmd_sync(args) -> int:
+    K = MAX_OFFSET if args.max_offset is None else args.max_offset
+    if not 1 <= K <= 100:
+        raise UsageError("--max-offset must be in [1, 100] frames")
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        raise UsageError(f"no video files in {' '.join(args.inputs)}")
+    if args.audio and not Path(args.audio).is_file():
+        raise UsageError(f"--audio {args.audio}: file not found")
+    fix_dir = None
+    if args.fix and (len(inputs) > 1 or Path(args.fix).is_dir()):
+        fix_dir = Path(args.fix)
+        if fix_dir.suffix and not fix_dir.is_dir():
+            raise UsageError(f"--fix {args.fix}: with {len(inputs)} inputs, --fix names a folder")
+    elif args.fix and Path(args.fix).suffix.lower() not in FIX_SUFFIXES:
+        raise UsageError(f"--fix {args.fix}: the output must be one of {', '.join(FIX_SUFFIXES)}")
+    model, model_name = load_checkpoint(args.model, args.device)
+    audio = None
+    if args.audio:
+        try:
+            audio = load_audio(args.audio)  # once for all inputs
+        except MediaError:
+            pass
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    out = open(args.json, "w", encoding="utf-8") if args.json else None  # noqa: SIM115 - closed below
+    failed = 0
+    try:
+        bar = tqdm(inputs, desc="sync", unit="file", file=sys.stderr, disable=None)
+        for i, path in enumerate(bar):
+            # an --audio file that cannot be read fails every input with its reason (sync_file re-reads it)
+            record = sync_file(path, model, audio_path=args.audio if audio is None else None, audio=audio,
+                               max_offset=K, backend=args.backend, model_name=model_name, bf16=args.bf16)
+            if record["status"] == "ok" and args.plot:
+                png = Path(args.plot)
+                if len(inputs) > 1:
+                    png = png.with_name(f"{png.stem}-{i:03d}-{path.stem}{png.suffix or '.png'}")
+                record["plot"] = str(plot_record(record, png))
+            if record["status"] == "ok" and args.fix:
+                suffix = path.suffix.lower() if path.suffix.lower() in FIX_SUFFIXES else ".mp4"
+                target = fix_dir / f"{path.stem}_synced{suffix}" if fix_dir else Path(args.fix)
+                try:
+                    record["fixed"] = str(fix_offset(path, target, main_track(record)["offset_ms"], args.audio))
+                except Exception as err:  # noqa: BLE001 - the scores stand; the input still counts as failed
+                    record.update(status="error", error=f"{path.name}: could not write {target.name}: "
+                                                        f"{' '.join(str(err).split())}")
+            line = json.dumps(record)
+            if out is not None:
+                out.write(line + "\n")
+                out.flush()
+                print(_sync_line(record))
+            else:
+                print(line, flush=True)
+            if record["status"] != "ok":
+                failed += 1
+                tqdm.write(f"synclipmae sync: {record['error']}", file=sys.stderr)
+        bar.close()
+    finally:
+        if out is not None:
+            out.close()
+    if failed and len(inputs) > 1:
+        print(f"synclipmae sync: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def add_embed(sub) -> None:
+    p = add_command(sub, "embed", "per-frame tokens z_id, z_voc, z_amb and a_t of every face track of a video", """
+        synclipmae embed talk.mp4 --model runs/demo/runs/synclipmae --out talk.safetensors
+        synclipmae embed silent.mp4 --model CKPT --audio voice.wav --out silent.safetensors
+        # python: from synclipmae.tasks.features import load_features; load_features("talk.safetensors")""")
+    p.add_argument("input", metavar="INPUT", help="a video file")
+    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
+    p.add_argument("--out", required=True, metavar="FILE.safetensors",
+                   help="tensors track{k}.z_id|z_voc|z_amb|a float32 [N, D] and track{k}.times [N] (seconds)")
+    p.add_argument("--audio", metavar="WAV", help="audio tokens from this file instead of the video's soundtrack")
+    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    p.set_defaults(run=cmd_embed)
+
+
+def cmd_embed(args) -> int:
+    if not args.out.endswith(".safetensors"):
+        raise UsageError(f"--out {args.out}: the output must be a .safetensors file")
+    if args.audio and not Path(args.audio).is_file():
+        raise UsageError(f"--audio {args.audio}: file not found")
+    model, model_name = load_checkpoint(args.model, args.device)
+    tracks = extract(args.input, model, audio_path=args.audio, backend=args.backend)
+    path = save_features(tracks, args.out, meta={"input": str(args.input), "model": model_name})
+    summary = [{"track": t.track, "start_frame": t.start_frame, "end_frame": t.end_frame,
+                "tokens": sorted(t.tokens)} for t in tracks]
+    print(json.dumps({"input": str(args.input), "status": "ok", "out": str(path), "tracks": summary}))
+    return 0
