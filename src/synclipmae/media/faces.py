@@ -89,6 +89,15 @@ def _resolve_backend(backend: str) -> str:
 # 1. detection
 
 
+def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float = 0.3) -> np.ndarray:
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    for i in order:
+        if not keep or box_iou(boxes[i:i + 1], boxes[keep]).max() < thr:
+            keep.append(int(i))
+    return np.array(keep, dtype=np.int64)
+
+
 class _MediapipeDetector:
     """BlazeFace short-range model; the full-range model is tried on frames where it finds nothing."""
 

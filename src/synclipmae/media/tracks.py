@@ -147,15 +147,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-9)
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float = 0.3) -> np.ndarray:
-    order = np.argsort(-scores)
-    keep: list[int] = []
-    for i in order:
-        if not keep or box_iou(boxes[i:i + 1], boxes[keep]).max() < thr:
-            keep.append(int(i))
-    return np.array(keep, dtype=np.int64)
-
-
 def resize_image(img: np.ndarray, w: int, h: int) -> np.ndarray:
     """uint8 [H, W, C] -> [h, w, C]: OpenCV (area when shrinking, bilinear when growing), or torch's
     antialiased bilinear without OpenCV."""
