@@ -28,6 +28,13 @@ def add_command(subparsers, name: str, help: str, examples: str):
                                  epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "))
 
 
+def add_face_options(p, device: bool = True) -> None:
+    """--backend (the face detector) and, with `device`, --device (the model's torch device)."""
+    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    if device:
+        p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+
+
 def load_checkpoint(path: str, device: str, load=None):
     """(model, checkpoint folder) from a checkpoint folder or a training run's folder (its latest
     checkpoint); `load(folder)` builds the model (default: SyncLipMAE.from_pretrained)."""

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from synclipmae.cli.common import UsageError, add_command, load_dubber_checkpoint
+from synclipmae.cli.common import UsageError, add_command, add_face_options, load_dubber_checkpoint
 from synclipmae.tasks.dub import OUT_SUFFIXES, dub_file
 
 
@@ -31,8 +31,7 @@ def add_dub(sub) -> None:
     p.add_argument("--out", required=True, metavar="OUT.mp4", help="the dubbed video: .mp4, .mov, .m4v or .mkv "
                                                                    "(H.264 + AAC, 25 fps)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) to 51 (default: 18)")
-    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
-    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    add_face_options(p)
     p.set_defaults(run=cmd_dub)
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from synclipmae.cli.common import UsageError, add_command, load_checkpoint
+from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
 from synclipmae.data.datasets import DataError, read_dataset
 from synclipmae.tasks import vsr
 from synclipmae.tasks.probe import TOKENS, probe_examples
@@ -40,8 +40,7 @@ def add_probe(sub) -> None:
     p.add_argument("--classes", metavar="A,B,...", help="the allowed classes, in order (default: those in the data)")
     p.add_argument("--out", default="runs/probe", help="output folder: probe.json, confusion.png (default: runs/probe)")
     p.add_argument("--seed", type=int, default=0, help="seeds the MLP head (default: 0)")
-    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
-    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    add_face_options(p)
     p.set_defaults(run=cmd_probe)
 
 
@@ -118,8 +117,7 @@ def add_vsr(sub) -> None:
     p.add_argument("--beam", type=int, default=8, help="CTC prefix beam width; 1 = greedy (default: 8)")
     p.add_argument("--json", metavar="OUT", help="eval: write the scores and every transcript here")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
-    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    add_face_options(p)
     p.set_defaults(run=cmd_vsr)
 
 

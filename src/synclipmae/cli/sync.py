@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from synclipmae.cli.common import UsageError, add_command, load_checkpoint
+from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
 from synclipmae.media.decode import MediaError, load_audio
 from synclipmae.media.pipeline import expand_inputs
 from synclipmae.media.rewrite import FIX_SUFFIXES, fix_offset
@@ -48,8 +48,7 @@ def add_sync(sub) -> None:
     p.add_argument("--fix", metavar="OUT.mp4", help="write the video with its audio shifted by the detected offset "
                                                     "(several inputs: a folder)")
     p.add_argument("--max-offset", type=int, default=None, help="offsets searched, in frames each way (default: 15)")
-    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
-    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    add_face_options(p)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster on CPUs with AVX512-BF16/AMX and "
                                                        "on GPUs; distances change in the third decimal")
     p.set_defaults(run=cmd_sync)
@@ -130,8 +129,7 @@ def add_embed(sub) -> None:
     p.add_argument("--out", required=True, metavar="FILE.safetensors",
                    help="tensors track{k}.z_id|z_voc|z_amb|a float32 [N, D] and track{k}.times [N] (seconds)")
     p.add_argument("--audio", metavar="WAV", help="audio tokens from this file instead of the video's soundtrack")
-    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
-    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    add_face_options(p)
     p.set_defaults(run=cmd_embed)
 
 

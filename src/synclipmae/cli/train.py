@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from synclipmae.cli.common import UsageError, add_command, load_checkpoint
+from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
 from synclipmae.config import apply_overrides, build_config
 from synclipmae.data.shards import CLIP_FRAMES, FILES_PER_SHARD, prepare
 from synclipmae.data.synth import write_dataset
@@ -101,7 +101,7 @@ def add_prepare(sub) -> None:
     p.add_argument("--shard-index", type=int, default=0, help="this job's index in a job array (default: 0)")
     p.add_argument("--num-shards", type=int, default=1, help="jobs the inputs are partitioned into (default: 1)")
     p.add_argument("--files-per-shard", type=int, default=None, help="input files per .tar shard (default: 32)")
-    p.add_argument("--backend", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    add_face_options(p, device=False)
     p.set_defaults(run=cmd_prepare)
 
 
