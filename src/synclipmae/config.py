@@ -16,6 +16,9 @@ from typing import Any
 import yaml
 
 
+IMG_SIZE = 96  # default: the side of a face crop in pixels (the tiny preset's; data and prepare default to it)
+
+
 class ConfigError(ValueError):
     """A one-line, user-facing configuration error."""
 
@@ -36,7 +39,7 @@ class AudioConfig:
 class ModelConfig:
     variant: str = "synclipmae"   # "synclipmae" | "syncnet-style" (contrastive only, one token, no decoder)
                                   # | "mae-only" (no contrastive term): the two baselines of the demo
-    img_size: int = 96
+    img_size: int = IMG_SIZE
     patch_size: int = 8
     width: int = 192
     depth: int = 6

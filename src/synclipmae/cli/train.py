@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
-from synclipmae.config import apply_overrides, build_config
+from synclipmae.config import IMG_SIZE, apply_overrides, build_config
 from synclipmae.data.shards import CLIP_FRAMES, FILES_PER_SHARD, prepare
 from synclipmae.data.synth import write_dataset
 from synclipmae.demo import DEFAULT_MINUTES, run_demo
@@ -53,7 +53,7 @@ def add_synth(sub) -> None:
     p.add_argument("--clips", type=int, required=True)
     p.add_argument("--split", choices=["train", "test"], default="train")
     p.add_argument("--seconds", type=float, default=4.0)
-    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--size", type=int, default=IMG_SIZE)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mp4", action="store_true", help="write mp4 + wav + json instead of npz + json")
     p.set_defaults(run=cmd_synth)
@@ -95,7 +95,8 @@ def add_prepare(sub) -> None:
         synclipmae pretrain data.source=shards/ train.out=runs/real""")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
     p.add_argument("--out", required=True, help="output folder for the .tar shards and the index JSON")
-    p.add_argument("--size", type=int, default=96, help="face crop size in pixels: the model's img_size (default: 96)")
+    p.add_argument("--size", type=int, default=IMG_SIZE,
+                   help=f"face crop size in pixels: the model's img_size (default: {IMG_SIZE})")
     p.add_argument("--clip-frames", type=int, default=None, help="frames per stored clip at 25 fps (default: 50)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, one shard each at a time (default: 1)")
     p.add_argument("--shard-index", type=int, default=0, help="this job's index in a job array (default: 0)")

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from synclipmae.config import IMG_SIZE
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
 from synclipmae.media.pipeline import FaceError, expand_inputs, iter_face_segments
@@ -91,7 +92,7 @@ def plan(inputs, shard_index: int = 0, num_shards: int = 1, files_per_shard: int
 # 2. one file -> clips
 
 
-def prepare_file(path, size: int = 96, clip_frames: int = CLIP_FRAMES, backend: str = "auto"):
+def prepare_file(path, size: int = IMG_SIZE, clip_frames: int = CLIP_FRAMES, backend: str = "auto"):
     """Yield the clips of one video file: dicts with frames, audio, face_mask, mouth_mask (see the
     shard layout) and meta. Raises MediaError / FaceError (one line) when the file gives no clip."""
     spf = TIMING.samples_per_frame
@@ -191,7 +192,7 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def prepare(inputs, out, size: int = 96, clip_frames: int = CLIP_FRAMES, workers: int = 1, shard_index: int = 0,
+def prepare(inputs, out, size: int = IMG_SIZE, clip_frames: int = CLIP_FRAMES, workers: int = 1, shard_index: int = 0,
             num_shards: int = 1, files_per_shard: int = FILES_PER_SHARD, backend: str = "auto",
             progress: bool = True) -> dict:
     """Video files -> webdataset shards in `out` (see the module docstring); returns the job's index,

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from synclipmae.config import IMG_SIZE
 from synclipmae.data import synth_face, synth_speech
 from synclipmae.data.synth_speech import LEXICON, PHONEMES, VOCABULARY
 from synclipmae.media.write import write_video, write_wav
@@ -318,7 +319,7 @@ def ambient(n_frames: int, rng: np.random.Generator, emotion: int = 0, actions=N
 # Rendering
 # ------------------------------------------------------------------------------------------------
 
-def render(identity: Identity, amb: AmbientTrack, voc: VocalTrack | np.ndarray, size: int = 96):
+def render(identity: Identity, amb: AmbientTrack, voc: VocalTrack | np.ndarray, size: int = IMG_SIZE):
     """Draw `identity` with the ambient motion `amb` and the mouth of `voc` (a VocalTrack or a mouth
     array [T, 5]): the counterfactual render. Returns frames uint8 [T, size, size, 3], face_mask bool
     [T, size, size] (face ellipse, mouth included) and mouth_mask bool [T, size, size] (the lower face
@@ -374,7 +375,7 @@ class Clip:
         }
 
 
-def make_clip(split: str, index: int, seconds: float = 4.0, size: int = 96, seed: int = 0,
+def make_clip(split: str, index: int, seconds: float = 4.0, size: int = IMG_SIZE, seed: int = 0,
               identity_index: int | None = None, emotion: int | None = None,
               snr_db: float | None = None) -> Clip:
     """Clip `index` of `split`: deterministic in all arguments.
@@ -449,7 +450,7 @@ def write_clip(clip: Clip, out_dir, name: str, mp4: bool = False) -> list[Path]:
 
 
 def write_dataset(out_dir, clips: int, split: str = "train", seconds: float = 4.0, seed: int = 0,
-                  size: int = 96, mp4: bool = False, progress: bool = True) -> dict:
+                  size: int = IMG_SIZE, mp4: bool = False, progress: bool = True) -> dict:
     """Write clips 0..clips-1 of `split` (named {split}_{i:06d}) and index.json; returns the index."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,12 +15,13 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from synclipmae.config import IMG_SIZE
 from synclipmae.models.synclipmae import chunked_audio_tokens
 from synclipmae.timing import TIMING
 
 
 class MouthEnergyModel(torch.nn.Module):
-    def __init__(self, size: int = 96):
+    def __init__(self, size: int = IMG_SIZE):
         super().__init__()
         self.cfg = SimpleNamespace(model=SimpleNamespace(img_size=size))
         self.anchor = torch.nn.Parameter(torch.zeros(1))  # gives the model a device

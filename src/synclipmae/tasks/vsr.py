@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
 from synclipmae.media.pipeline import FaceError
 from synclipmae.models.heads import VSRConfig, VSRHead
@@ -293,7 +294,7 @@ def file_sequences(examples, model, backend: str = "auto", progress: bool = True
             track = longest_track(extract(ex.path, model, backend=backend, with_audio=False))
             kept.append((ex, track.tokens["z_voc"]))
         except (MediaError, FaceError) as err:
-            failures.append({"path": str(ex.path), "error": " ".join(str(err).split())})
+            failures.append({"path": str(ex.path), "error": one_line(err)})
             if log is not None:
                 log(failures[-1]["error"])
     return kept, failures
