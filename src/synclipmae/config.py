@@ -98,6 +98,20 @@ class DataConfig:
     identities: int = 0           # default 0 = all SynthTalk train identities
     frames: int = 16              # default: T, frames per training clip (paper trains on short clips)
     workers: int = 0              # data-loader worker processes (0 = in the training process)
+    synth_share: float = 0.0      # default 0 = off: with shards as data.source, this share of the steps trains on
+                                  # generated SynthTalk clips instead (data.clips, data.seconds), interleaved evenly
+
+
+@dataclass
+class AugmentConfig:
+    """Per-clip augmentation of training clips (data/augment.py); all our defaults, off unless prob > 0."""
+    prob: float = 0.0             # default 0 = off: share of training clips augmented
+    scale: float = 0.10           # default: the crop side is scaled by 1 +- scale
+    shift: float = 0.06           # default: the crop centre moves by +- shift of the side
+    min_side: int = 32            # default: frames are shrunk to a side in [min_side, img_size] and enlarged back
+    jpeg_quality: tuple[int, int] = (30, 95)  # default: JPEG quality range (0,0 = no codec step)
+    gain_db: float = 12.0         # default: audio gain +- dB
+    snr_db: tuple[float, float] = (5.0, 40.0)  # default: white-noise SNR range in dB
 
 
 @dataclass
@@ -115,6 +129,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
     seed: int = 0
+    init: str = ""                # default "" = random: a checkpoint folder, or a run folder (its latest checkpoint),
+                                  # whose weights start a new run (a resumed run ignores it)
     out: str = "runs/pretrain"
     ckpt_every: int = 100         # steps between atomic checkpoints (and one at the end)
     log_every: int = 10
@@ -129,6 +145,7 @@ class Config:
     mask: MaskConfig = field(default_factory=MaskConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
@@ -282,6 +299,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"config key 'mask.{key}' must be in [0, 1)")
     if cfg.train.min_steps_per_minute < 0:
         raise ConfigError(f"config key 'train.min_steps_per_minute' must be >= 0; got {cfg.train.min_steps_per_minute}")
+    if not 0.0 <= cfg.data.synth_share < 1.0:
+        raise ConfigError(f"config key 'data.synth_share' must be in [0, 1); got {cfg.data.synth_share}")
     if cfg.data.frames < 2 or cfg.train.batch_size < 1:
         raise ConfigError("data.frames must be >= 2 and train.batch_size >= 1")
 

@@ -90,3 +90,22 @@ def map_jobs(fn, jobs, workers: int, progress: bool, desc: str) -> list:
                 bar.update()
     bar.close()
     return out
+
+
+class MixedSource:
+    """Batches from `real` with a share of the steps given to `synth` (a curriculum that keeps the
+    generated world in view while a model learns real faces). Step s is a synth step when
+    floor((s + 1) * share) > floor(s * share): the steps interleave evenly, exactly `share` of them go
+    to synth, and each source is asked for its own consecutive step numbers, so the stream is a pure
+    function of (seed, step) like its parts (a resumed run reads what an unbroken one would)."""
+
+    def __init__(self, real, synth, share: float):
+        if not 0.0 <= share < 1.0:
+            raise ValueError(f"the synthetic share must be in [0, 1); got {share}")
+        self.real, self.synth, self.share = real, synth, share
+
+    def sample(self, seed: int, step: int, batch_size: int, T: int, rank: int = 0, world: int = 1) -> dict:
+        done = int(np.floor(step * self.share + 1e-9))                  # synth steps before this one
+        if int(np.floor((step + 1) * self.share + 1e-9)) > done:
+            return self.synth.sample(seed, done, batch_size, T, rank, world)
+        return self.real.sample(seed, step - done, batch_size, T, rank, world)

@@ -9,7 +9,8 @@ Stages of `prepare`, in order, each re-runnable (a finished shard is never redon
    numbers, so a job array can run the jobs on many machines.
 2. `prepare_file`: decode -> face tracks -> crops framed like SynthTalk frames at `size` px
    (`media.pipeline.iter_face_segments`, the stage `sync` uses) -> face / lower-face masks
-   (`FaceTrack.masks`) -> consecutive clips of `clip_frames` frames per track, with their 16 kHz audio.
+   (`FaceTrack.masks`) -> clips of `clip_frames` frames covering each whole track (`clip_starts`), with
+   their 16 kHz audio.
    A file that cannot be used is a failure with a one-line reason; faceless frames are only counted.
 3. `_write_shard`: the shard's clips streamed into `NAME.tar.tmp`, renamed to `NAME.tar` when
    complete, then `NAME.json` (its inputs, clips, seconds and failures) is written: that file marks
@@ -54,7 +55,7 @@ from synclipmae.timing import TIMING
 from synclipmae.version import __version__
 
 __all__ = ["prepare", "prepare_file", "plan", "ShardSource", "ShardError", "find_shards", "read_shard",
-           "CLIP_FRAMES", "FILES_PER_SHARD", "SHUFFLE_BUFFER"]
+           "clip_starts", "CLIP_FRAMES", "FILES_PER_SHARD", "SHUFFLE_BUFFER"]
 
 CLIP_FRAMES = 50          # default: frames per stored clip (2 s); training cuts windows of data.frames from it
 FILES_PER_SHARD = 32      # default: input files per shard (short dataset clips give ~100-300 clips a shard)
@@ -92,6 +93,16 @@ def plan(inputs, shard_index: int = 0, num_shards: int = 1, files_per_shard: int
 # 2. one file -> clips
 
 
+def clip_starts(n: int, clip_frames: int) -> list[int]:
+    """Starts of the clips cut from a track of n frames: consecutive clips, plus one ending at the
+    track's last frame when clip_frames does not divide n (so every frame is used; that last clip
+    overlaps the one before it). A 75-frame GRID file gives [0, 25] with clips of 50."""
+    starts = list(range(0, n - clip_frames + 1, clip_frames))
+    if starts and starts[-1] + clip_frames < n:
+        starts.append(n - clip_frames)
+    return starts
+
+
 def prepare_file(path, size: int = IMG_SIZE, clip_frames: int = CLIP_FRAMES, backend: str = "auto"):
     """Yield the clips of one video file: dicts with frames, audio, face_mask, mouth_mask (see the
     shard layout) and meta. Raises MediaError / FaceError (one line) when the file gives no clip."""
@@ -103,8 +114,7 @@ def prepare_file(path, size: int = IMG_SIZE, clip_frames: int = CLIP_FRAMES, bac
         faceless += seg.faceless_frames
         for tc in seg.tracks:
             longest = max(longest, len(tc))
-            for c in range(len(tc) // clip_frames):
-                i0 = c * clip_frames                                  # in the track
+            for i0 in clip_starts(len(tc), clip_frames):              # in the track
                 s0 = tc.start_frame - seg.start_frame + i0            # in the segment
                 made += 1
                 yield {

@@ -27,12 +27,14 @@ from tqdm import tqdm
 
 from synclipmae import dist
 from synclipmae.config import Config, config_json
-from synclipmae.data.clips import synthtalk_bank
+from synclipmae.data.augment import AugmentedSource
+from synclipmae.data.clips import MixedSource, synthtalk_bank
 from synclipmae.data.shards import ShardError, ShardSource
 from synclipmae.models.synclipmae import SyncLipMAE
 from synclipmae.train.checkpoint import latest_checkpoint, resume, save_checkpoint
 from synclipmae.train.log import MetricLogger
 from synclipmae.train.optim import build_optimizer, lr_at, set_lr
+from synclipmae.weights import load_weights, resolve_checkpoint
 
 
 class TrainingError(RuntimeError):
@@ -40,12 +42,21 @@ class TrainingError(RuntimeError):
 
 
 def build_source(cfg: Config, progress: bool = True):
-    """The training data named by cfg.data.source: generated SynthTalk clips, or `prepare` shards."""
-    if cfg.data.source == "synthtalk":
-        return synthtalk_bank(cfg.data.clips, cfg.data.seconds, cfg.train.seed, cfg.model.img_size,
-                              identities=cfg.data.identities, workers=max(1, cfg.data.workers),
-                              progress=progress and dist.is_main())
+    """The training data named by cfg.data: generated SynthTalk clips, or `prepare` shards with a share
+    of SynthTalk steps mixed in (`data.synth_share`); augmented when `augment.prob` > 0."""
+    source = _synthtalk(cfg, progress) if cfg.data.source == "synthtalk" else _shards(cfg)
+    if cfg.data.source != "synthtalk" and cfg.data.synth_share > 0:
+        source = MixedSource(source, _synthtalk(cfg, progress), cfg.data.synth_share)
+    return AugmentedSource(source, cfg.augment) if cfg.augment.prob > 0 else source
 
+
+def _synthtalk(cfg: Config, progress: bool):
+    return synthtalk_bank(cfg.data.clips, cfg.data.seconds, cfg.train.seed, cfg.model.img_size,
+                          identities=cfg.data.identities, workers=max(1, cfg.data.workers),
+                          progress=progress and dist.is_main())
+
+
+def _shards(cfg: Config):
     try:  # a folder, glob or .tar of `synclipmae prepare` shards
         source = ShardSource.from_spec(cfg.data.source, workers=cfg.data.workers)
     except ShardError as err:
@@ -57,6 +68,14 @@ def build_source(cfg: Config, progress: bool = True):
         raise TrainingError(f"data.source '{cfg.data.source}' holds clips of {source.clip_frames} frames but "
                             f"data.frames is {cfg.data.frames} (run prepare with --clip-frames {cfg.data.frames} or more)")
     return source
+
+
+def init_checkpoint(spec: str) -> Path:
+    """`train.init`: a checkpoint folder, a run folder (its latest checkpoint) or shipped weights by name."""
+    try:
+        return resolve_checkpoint(spec)
+    except FileNotFoundError as err:
+        raise TrainingError(f"train.init: {err}") from None
 
 
 def _wrap(model: torch.nn.Module, cfg: Config, device: torch.device) -> torch.nn.Module:
@@ -182,7 +201,10 @@ def pretrain(cfg: Config, source=None, on_step=None) -> Path:
     model = SyncLipMAE(cfg).to(device)
     optimizer = build_optimizer(model, tc, cfg.loss.temperature_lr_mult)
     logger = MetricLogger(out, enabled=dist.is_main())
+    fresh = latest_checkpoint(out) is None
     step, elapsed = resume(out, model, optimizer, device, logger)
+    if fresh and tc.init:  # a new run started from other weights; a resumed one ignores train.init
+        load_weights(model, init_checkpoint(tc.init), device)
     source = source if source is not None else build_source(cfg, progress=tc.progress)
     net = _wrap(model, cfg, device)
     if tc.compile:
@@ -224,4 +246,4 @@ def pretrain_main(cfg: Config) -> Path:
         dist.cleanup()
 
 
-__all__ = ["fit", "Budget", "check_finite", "pretrain", "pretrain_main", "TrainingError", "build_source"]
+__all__ = ["init_checkpoint", "fit", "Budget", "check_finite", "pretrain", "pretrain_main", "TrainingError", "build_source"]

@@ -13,13 +13,14 @@ from synclipmae.data.datasets.celebvhq import read_celebvhq
 from synclipmae.data.datasets.common import (SPLITS, TEST_FRACTION, DataError, Example, Examples, hash_split,
                                              where)
 from synclipmae.data.datasets.cremad import read_cremad
+from synclipmae.data.datasets.grid import read_grid
 from synclipmae.data.datasets.lrs3 import read_lrs3
 from synclipmae.data.datasets.manifest import read_manifest
 from synclipmae.data.datasets.mead import read_mead
 from synclipmae.data.datasets.ravdess import read_ravdess
 
 READERS = {"manifest": read_manifest, "ravdess": read_ravdess, "crema-d": read_cremad, "mead": read_mead,
-           "celebv-hq": read_celebvhq, "lrs3": read_lrs3}
+           "celebv-hq": read_celebvhq, "lrs3": read_lrs3, "grid": read_grid}
 
 __all__ = ["READERS", "SPLITS", "TEST_FRACTION", "DataError", "Example", "Examples", "hash_split", "read_dataset",
            "where"]

@@ -1,0 +1,164 @@
+"""`bench real-sync`: planted offsets on real clips' own soundtracks, scored through the whole file path.
+
+For each clip: decode -> face tracks -> crops (once, shared by every model and offset), then for each
+model the video tokens of the main track (the longest; once) and, for each planted offset k, the audio
+tokens of the clip's own soundtrack moved by k frames (k > 0: audio late, silence first; k < 0: audio
+early, silence last) and the DESIGN §6 score:
+
+- whole clip: the offset found over every frame valid for all offsets; correct when |found - k| <= 1;
+- 1 s windows: consecutive windows of 25 frames, each scored alone, correct the same way;
+- confidence (median_k d_k - min_k d_k, whole clip): ROC AUC of in sync (|k| <= 1) against moved
+  (|k| >= 5), the figure that tells whether the confidence can filter a dataset.
+
+Every model sees the same clips and offsets. `mouth-energy` (no training) is always included as the
+floor. A clip that cannot be read is listed with its one-line error and counted in no accuracy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from synclipmae.errors import one_line
+from synclipmae.media.decode import MediaError
+from synclipmae.media.pipeline import FaceError, expand_inputs, iter_face_segments
+from synclipmae.media.rewrite import shift_audio
+from synclipmae.tasks.sync import MAX_OFFSET, score_segment_track, track_tokens
+from synclipmae.timing import TIMING
+
+OFFSETS = tuple(range(-15, 16))  # default: every planted offset in [-15, 15] frames
+IN_SYNC = 1                      # |k| <= 1: in sync, for the confidence's ROC AUC
+MOVED = 5                        # |k| >= 5: moved, for the confidence's ROC AUC
+
+
+@dataclass
+class ClipCase:
+    """One clip's main face track, read once for every model and offset."""
+    set: str
+    path: Path
+    crops: np.ndarray          # uint8 [N, S, S, 3]
+    audio: np.ndarray          # float32 [T * spf], the clip's own soundtrack on its timeline
+    start: int                 # the track's frames [start, end) of the clip's T frames
+    end: int
+
+
+@dataclass
+class SetResult:
+    clips: int = 0
+    failed: list = field(default_factory=list)     # [{"input", "error"}]
+
+
+def named_inputs(items) -> dict[str, list[Path]]:
+    """["NAME=PATH", "PATH", ...] -> {set name: [video files]}: a PATH (file, folder or list) without
+    a NAME is its own set, named after the folder or list's stem."""
+    sets: dict[str, list[Path]] = {}
+    for item in items:
+        name, _, path = str(item).rpartition("=") if "=" in str(item) else ("", "", str(item))
+        p = Path(path)
+        name = name or (p.stem if p.suffix.lower() in (".txt", ".lst", ".list") else p.name if p.is_dir() else p.parent.name)
+        sets.setdefault(name, []).extend(expand_inputs([p]))
+    return sets
+
+
+def read_case(set_name: str, path: Path, size: int, max_offset: int = MAX_OFFSET, backend: str = "auto") -> ClipCase:
+    """The main (longest) face track of the first segment of `path`, cropped at `size` px, with the
+    clip's audio. Raises MediaError / FaceError (one line) when the file cannot be scored."""
+    for seg in iter_face_segments(path, size, need_audio=True, min_frames=2 * max_offset + 1, backend=backend):
+        if not seg.tracks:
+            raise FaceError(f"{Path(path).name}: no face found in {seg.num_frames} frames")
+        tc = max(seg.tracks, key=len)
+        if len(tc) <= 2 * max_offset:
+            raise FaceError(f"{Path(path).name}: the longest face track has {len(tc)} frames; "
+                            f"sync needs more than {2 * max_offset}")
+        return ClipCase(set_name, Path(path), tc.crops, seg.audio, tc.start_frame - seg.start_frame,
+                        tc.end_frame - seg.start_frame)
+    raise FaceError(f"{Path(path).name}: no frames")
+
+
+def planted(audio: np.ndarray, k: int) -> np.ndarray:
+    """The soundtrack moved k frames later (k > 0: audio late) or earlier (k < 0), same length."""
+    return shift_audio(audio[None], -k * TIMING.samples_per_frame)[0]
+
+
+@torch.no_grad()
+def score_case(model, case: ClipCase, offsets=OFFSETS, max_offset: int = MAX_OFFSET) -> list[dict]:
+    """One model on one clip: a row per planted offset {k, found, confidence, correct, windows,
+    windows_correct}."""
+    z = track_tokens(model, case.crops).float()                                  # (N, D)
+    rows = []
+    for k in offsets:
+        a = model.audio_tokens(planted(case.audio, k)).float()                  # (T, D)
+        v, a = model.sync_embeddings(z, a)
+        score, local, _ = score_segment_track(v, a, case.start, case.end, max_offset)
+        hits = [abs(w["offset_frames"] - k) <= 1 for w in local]
+        rows.append({"k": k, "found": score.offset_frames, "confidence": round(score.confidence, 6),
+                     "correct": abs(score.offset_frames - k) <= 1, "windows": len(hits), "windows_correct": sum(hits)})
+    return rows
+
+
+def roc_auc(positive, negative) -> float | None:
+    """P(a positive scores above a negative), ties counting half (Mann-Whitney U / (n_p n_n))."""
+    p, n = np.asarray(positive, float), np.asarray(negative, float)
+    if not len(p) or not len(n):
+        return None
+    greater = (p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()
+    return float(greater / (len(p) * len(n)))
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Accuracy over clips x offsets (whole clip and 1 s windows) and the confidence's ROC AUC."""
+    if not rows:
+        return {"cases": 0, "accuracy": None, "window_accuracy": None, "auc": None}
+    windows = sum(r["windows"] for r in rows)
+    return {
+        "cases": len(rows),
+        "accuracy": round(float(np.mean([r["correct"] for r in rows])), 4),
+        "window_accuracy": round(sum(r["windows_correct"] for r in rows) / windows, 4) if windows else None,
+        "auc": (lambda x: None if x is None else round(x, 4))(roc_auc(
+            [r["confidence"] for r in rows if abs(r["k"]) <= IN_SYNC],
+            [r["confidence"] for r in rows if abs(r["k"]) >= MOVED])),
+    }
+
+
+def bench_real_sync(inputs, models: dict, offsets=OFFSETS, max_offset: int = MAX_OFFSET, backend: str = "auto",
+                    progress: bool = True) -> dict:
+    """inputs: ["NAME=PATH" | "PATH", ...] (see named_inputs); models: {name: model} (SyncLipMAE or
+    MouthEnergyModel, all of one img_size). Returns {"offsets", "sets": {set: {"clips", "failed",
+    "models": {model: summary}}}, "clips": [{set, input, model, rows}]}."""
+    sizes = {m.cfg.model.img_size for m in models.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"every model must take crops of one size; got {sorted(sizes)}")
+    size = sizes.pop()
+    sets = named_inputs(inputs)
+    result = {"offsets": list(offsets), "max_offset": max_offset, "sets": {}, "clips": []}
+    files = [(s, p) for s, paths in sets.items() for p in paths]
+    per_model = {s: {m: [] for m in models} for s in sets}
+    failed = {s: [] for s in sets}
+    for set_name, path in tqdm(files, desc="bench real-sync", unit="clip", disable=not progress):
+        try:
+            case = read_case(set_name, path, size, max_offset, backend)
+        except (MediaError, FaceError) as err:
+            failed[set_name].append({"input": str(path), "error": one_line(err)})
+            continue
+        for name, model in models.items():
+            rows = score_case(model, case, offsets, max_offset)
+            per_model[set_name][name] += rows
+            result["clips"].append({"set": set_name, "input": str(path), "model": name, "rows": rows})
+    for s in sets:
+        result["sets"][s] = {"clips": len(sets[s]) - len(failed[s]), "failed": failed[s],
+                             "models": {m: summarise(per_model[s][m]) for m in models}}
+    return result
+
+
+def report_lines(result: dict) -> list[str]:
+    """A Markdown table: one row per set and model."""
+    lines = ["| set | clips | model | whole clip | 1 s windows | ROC AUC |", "|---|---|---|---|---|---|"]
+    fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+    for s, r in result["sets"].items():
+        for m, summary in r["models"].items():
+            lines.append(f"| {s} | {r['clips']} | {m} | {fmt(summary['accuracy'])} | "
+                         f"{fmt(summary['window_accuracy'])} | {fmt(summary['auc'])} |")
+    return lines
