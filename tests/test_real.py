@@ -167,3 +167,64 @@ def test_bench_real_sync_finds_planted_offsets_through_the_file_path(tmp_path):
     assert summary == s["models"]["again"]
     rows = [c["rows"] for c in result["clips"] if c["model"] == "mouth-energy"]
     assert [[r["k"] for r in clip] for clip in rows] == [list(offsets)] * 2
+
+
+# ----------------------------------------------------------------------------------------------------
+# the shipped weights and the command line
+
+
+def test_shipped_weights_load_by_name_and_score_a_shared_real_clip(real_dir, tmp_path):
+    import json
+
+    from synclipmae import load_model
+    from synclipmae.cli import main
+    from synclipmae.weights import DEFAULT_MODEL, shipped_models
+
+    assert DEFAULT_MODEL in shipped_models()
+    model = load_model()                                                 # by default: the shipped weights
+    assert model.cfg.model.img_size == 96 and all(p.dtype == torch.float32 for p in model.parameters())
+    out = tmp_path / "sync.jsonl"
+    assert main(["sync", str(real_dir / "videoretalking_face3.mp4"), "--json", str(out)]) == 0  # no --model
+    record = json.loads(out.read_text())
+    assert record["status"] == "ok" and record["model"] == DEFAULT_MODEL
+    assert abs(record["tracks"][0]["offset_frames"]) <= 1              # the clip is in sync (MANIFEST: 0)
+
+
+def test_bench_real_sync_command(real_dir, tmp_path, capsys):
+    import json
+
+    from synclipmae.cli import main
+
+    rc = main(["bench", "real-sync", f"wild={real_dir / 'videoretalking_face3.mp4'}",
+               f"wild={real_dir / 'marlin_cropped01.mp4'}", "--offsets", "-7,0,7", "--out", str(tmp_path)])
+    assert rc == 0
+    result = json.loads((tmp_path / "real_sync.json").read_text())
+    s = result["sets"]["wild"]
+    assert s["clips"] == 1 and "no audio" in s["failed"][0]["error"]    # cropped01 has no soundtrack
+    assert set(s["models"]) == {"mouth-energy", "real-tiny"} and s["models"]["real-tiny"]["cases"] == 3
+    assert (tmp_path / "real_sync.png").stat().st_size > 0
+    assert "| wild | 1 | real-tiny |" in capsys.readouterr().out
+    for argv, message in ((["bench", "real-sync", "--out", str(tmp_path)], "needs INPUTs"),
+                          (["bench", "real-sync", "x.mp4", "--offsets", "0,20", "--out", str(tmp_path)], "[-15, 15]"),
+                          (["bench", "downstream", "--model", "a", "--model", "b", "--out", str(tmp_path)], "one --model"),
+                          (["prepare", "x", "--split", "train", "--out", str(tmp_path)], "--split needs --dataset")):
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_export_halves_the_parameters_and_keeps_the_counts(tmp_path):
+    from synclipmae.cli import main
+    from synclipmae.models.synclipmae import COUNT_BUFFERS, SyncLipMAE
+    from safetensors.torch import load_file
+
+    model = SyncLipMAE(build_config(overrides=tiny_overrides()))
+    model.view_b_counts.fill_(300000.0)                                  # beyond float16's range
+    model.save_pretrained(tmp_path / "ckpt")
+    assert main(["export", str(tmp_path / "ckpt"), "--out", str(tmp_path / "rel"), "--fp16"]) == 0
+    stored = load_file(str(tmp_path / "rel" / "model.safetensors"))
+    assert all(stored[n].dtype == torch.float16 for n, _ in model.named_parameters())
+    assert all(stored[b].dtype == torch.float32 for b in COUNT_BUFFERS)
+    back = SyncLipMAE.from_pretrained(tmp_path / "rel")
+    assert torch.equal(back.view_b_counts, model.view_b_counts)
+    for (n, p), (_, q) in zip(model.named_parameters(), back.named_parameters()):
+        assert q.dtype == torch.float32 and torch.allclose(p, q, atol=1e-3, rtol=1e-3), n

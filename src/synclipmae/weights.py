@@ -10,13 +10,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 
-def save_weights(directory: str | Path, config_text: str, module: torch.nn.Module) -> Path:
+def save_weights(directory: str | Path, config_text: str, module: torch.nn.Module,
+                 param_dtype: torch.dtype | None = None) -> Path:
     """Write `directory`/config.json (`config_text`) and model.safetensors (the module's state, no
-    pickle): the folder format of every model here (SyncLipMAE, Dubber, the VSR head)."""
+    pickle): the folder format of every model here (SyncLipMAE, Dubber, the VSR head). param_dtype
+    (e.g. torch.float16 for shipped weights) stores the parameters in that type; buffers (statistics
+    such as patch counts) keep theirs. Loading casts back to the model's own type."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(config_text)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    params = {name for name, _ in module.named_parameters()} if param_dtype is not None else set()
+    state = {k: (v.to(param_dtype) if k in params and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in module.state_dict().items()}
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
     return directory
 
@@ -45,3 +50,32 @@ def latest_checkpoint(out: str | Path) -> Path | None:
         return None
     path = checkpoint_root(out) / pointer.read_text().strip()
     return path if (path / "model.safetensors").is_file() else None
+
+
+# ----------------------------------------------------------------------------------------------------
+# weights shipped inside the package (src/synclipmae/pretrained/NAME: config.json + model.safetensors)
+
+PRETRAINED = Path(__file__).with_name("pretrained")
+DEFAULT_MODEL = "real-tiny"   # what every command that takes --model uses when it is omitted (docs/model-card.md)
+
+
+def shipped_models() -> list[str]:
+    """Names of the weights inside the package, e.g. ["real-tiny"]."""
+    return sorted(p.name for p in PRETRAINED.glob("*") if (p / "model.safetensors").is_file())
+
+
+def resolve_checkpoint(spec: str | Path | None = None) -> Path:
+    """A checkpoint folder from what users type: a checkpoint folder, a training run's folder (its
+    latest checkpoint), or the name of shipped weights (None: DEFAULT_MODEL). FileNotFoundError with
+    a one-line reason otherwise."""
+    spec = DEFAULT_MODEL if spec is None else spec
+    path = Path(spec)
+    if (path / "model.safetensors").is_file():
+        return path
+    if path.is_dir() and latest_checkpoint(path) is not None:
+        return latest_checkpoint(path)
+    if str(spec) in shipped_models():
+        return PRETRAINED / str(spec)
+    shipped = ", ".join(shipped_models()) or "none installed"
+    raise FileNotFoundError(f"{spec}: not a checkpoint (a folder with config.json and model.safetensors), a "
+                            f"training run's folder, or the name of shipped weights ({shipped})")

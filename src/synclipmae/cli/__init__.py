@@ -1,5 +1,5 @@
 """The `synclipmae` command line. Each subcommand's parser sits next to its handler, which calls one
-library function and prints: cli/train.py (demo, synth, pretrain, prepare, dub-train), cli/sync.py
+library function and prints: cli/train.py (demo, synth, pretrain, prepare, export, dub-train), cli/sync.py
 (sync, embed), cli/probe.py (probe, vsr), cli/dub.py (dub), cli/bench.py (bench); cli/common.py holds
 what they share.
 
@@ -20,7 +20,8 @@ from synclipmae.train.loop import TrainingError
 from synclipmae.version import __version__
 
 # the subcommands in the order `synclipmae --help` lists them
-PARSERS = (train.add_demo, train.add_synth, train.add_pretrain, train.add_prepare, sync.add_sync, sync.add_embed,
+PARSERS = (train.add_demo, train.add_synth, train.add_pretrain, train.add_prepare, train.add_export, sync.add_sync,
+           sync.add_embed,
            probe.add_probe, dub.add_dub, probe.add_vsr, train.add_dub_train, bench.add_bench)
 
 

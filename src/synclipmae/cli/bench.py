@@ -1,4 +1,4 @@
-"""The bench subcommand: task benchmarks on SynthTalk test identities.
+"""The bench subcommand: task benchmarks on SynthTalk test identities, and planted offsets on real clips.
 
 Each command is a parser (`add_NAME`) next to its handler (`cmd_NAME`), which calls one library
 function and prints."""
@@ -9,11 +9,14 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from synclipmae.cli.common import add_command, load_checkpoint, load_dubber_checkpoint
+from synclipmae.cli.common import UsageError, add_command, load_checkpoint, load_dubber_checkpoint
 from synclipmae.config import apply_overrides
 from synclipmae.models.dubber import is_dubber_checkpoint
+from synclipmae.report import plot_real_sync, write_json
 from synclipmae.tasks.downstream import DownstreamConfig, bench_downstream
 from synclipmae.tasks.dub_bench import DubBenchSettings, bench_dub
+from synclipmae.tasks.mouth_energy import MouthEnergyModel
+from synclipmae.tasks.real_sync import OFFSETS, bench_real_sync, report_lines
 
 
 def add_bench(sub) -> None:
@@ -21,19 +24,58 @@ def add_bench(sub) -> None:
         synclipmae bench downstream --model runs/demo/runs/synclipmae --out runs/bench
         synclipmae bench downstream --model runs/demo/runs/synclipmae --out runs/bench400 train_clips=400 vsr.epochs=15
         synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/bench --seed 1
-        synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/quick clips=5 finetune_minutes=3""")
-    p.add_argument("task", choices=["downstream", "dub"], help="downstream: emotion, actions, lip reading; "
-                                                                 "dub: audio- and video-driven dubbing")
-    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
-    p.add_argument("--out", required=True, help="output folder (DIR/downstream.json or DIR/dub.json)")
+        synclipmae bench dub --model runs/demo/runs/synclipmae --out runs/quick clips=5 finetune_minutes=3
+        # real clips, their own soundtracks moved by planted offsets; sets named NAME=PATH (file, folder, list)
+        synclipmae bench real-sync grid=configs/grid-s1-test.txt wild=talks/ --model real-tiny --model runs/demo --out runs/rs""")
+    p.add_argument("task", choices=["downstream", "dub", "real-sync"],
+                   help="downstream: emotion, actions, lip reading; dub: audio- and video-driven dubbing; "
+                        "real-sync: planted offsets on real clips (mouth-energy always included)")
+    p.add_argument("--model", action="append", metavar="CKPT",
+                   help="checkpoint folder, training run's folder or shipped weights by name (real-sync: repeat it "
+                        "to compare models; default: real-tiny)")
+    p.add_argument("--out", required=True, help="output folder (DIR/downstream.json, DIR/dub.json or DIR/real_sync.json)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--offsets", metavar="K,K,...", help="real-sync: planted offsets in frames, k > 0 audio late "
+                                                         "(default: every k in [-15, 15])")
     p.add_argument("overrides", nargs="*", help="key=value settings of the bench (downstream: the fields of "
                                                 "DownstreamConfig, e.g. train_clips=400 tokens=z_amb vsr.epochs=15; "
-                                                "dub: clips, seconds, finetune_minutes, examples)")
+                                                "dub: clips, seconds, finetune_minutes, examples); real-sync: the "
+                                                "INPUTs, each PATH or NAME=PATH")
     p.set_defaults(run=cmd_bench)
 
 
+def cmd_bench_real_sync(args) -> int:
+    if not args.overrides:
+        raise UsageError("bench real-sync needs INPUTs: video files, folders or lists, each PATH or NAME=PATH")
+    try:
+        offsets = tuple(int(k) for k in args.offsets.split(",")) if args.offsets else OFFSETS
+    except ValueError:
+        raise UsageError(f"--offsets {args.offsets}: a comma-separated list of whole frames, e.g. -12,-3,0,7") from None
+    if any(abs(k) > 15 for k in offsets):
+        raise UsageError("--offsets must lie in [-15, 15]: the offsets the scorer searches")
+    loaded = {spec: load_checkpoint(spec, "cpu")[0] for spec in args.model or ["real-tiny"]}
+    models = {"mouth-energy": MouthEnergyModel(next(iter(loaded.values())).cfg.model.img_size), **loaded}
+    result = bench_real_sync(args.overrides, models, offsets=offsets)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(result, out / "real_sync.json")
+    plot_real_sync(result, out / "real_sync.png")
+    table = "\n".join(report_lines(result))
+    (out / "real_sync.md").write_text(table + "\n")
+    print(table)
+    for s in result["sets"].values():
+        for f in s["failed"]:
+            print(f"synclipmae bench: {f['error']}", file=sys.stderr)
+    print(out / "real_sync.json")
+    return 0
+
+
 def cmd_bench(args) -> int:
+    if args.task == "real-sync":
+        return cmd_bench_real_sync(args)
+    if args.model is None or len(args.model) != 1:
+        raise UsageError(f"bench {args.task} takes one --model")
+    args.model = args.model[0]
     if args.task == "downstream":
         cfg = apply_overrides(DownstreamConfig(seed=args.seed), args.overrides)
         cfg.validate()

@@ -9,7 +9,7 @@ import torch
 
 from synclipmae.models.dubber import load_dubber
 from synclipmae.models.synclipmae import SyncLipMAE
-from synclipmae.weights import latest_checkpoint
+from synclipmae.weights import PRETRAINED, resolve_checkpoint
 
 
 class UsageError(Exception):
@@ -35,24 +35,23 @@ def add_face_options(p, device: bool = True) -> None:
         p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
 
 
-def load_checkpoint(path: str, device: str, load=None):
-    """(model, checkpoint folder) from a checkpoint folder or a training run's folder (its latest
-    checkpoint); `load(folder)` builds the model (default: SyncLipMAE.from_pretrained)."""
-    p = Path(path)
-    if not (p / "model.safetensors").is_file():
-        p = latest_checkpoint(p) if p.is_dir() else None
-    if p is None:
-        raise UsageError(f"--model {path}: not a checkpoint (a folder with config.json and model.safetensors, "
-                         f"or a training run's folder)")
+def load_checkpoint(path: str | None, device: str, load=None):
+    """(model, its name) from a checkpoint folder, a training run's folder (its latest checkpoint) or
+    shipped weights by name (None: the default, `weights.DEFAULT_MODEL`); `load(folder)` builds the
+    model (default: SyncLipMAE.from_pretrained). The name is the shipped name or the folder's path."""
+    try:
+        p = resolve_checkpoint(path)
+    except FileNotFoundError as err:
+        raise UsageError(f"--model {err}") from None
     try:
         if load is None:
             load = SyncLipMAE.from_pretrained
-        return load(p).to(torch.device(device)).eval(), str(p)
+        return load(p).to(torch.device(device)).eval(), p.name if p.parent == PRETRAINED else str(p)
     except Exception as err:  # noqa: BLE001 - corrupt or incompatible checkpoint, unknown device
         raise UsageError(f"--model {path}: cannot load: {' '.join(str(err).split())[:300]}") from None
 
 
-def load_dubber_checkpoint(path: str, device: str):
+def load_dubber_checkpoint(path: str | None, device: str):
     """(Dubber, checkpoint folder): `load_checkpoint` with `load_dubber` (a dubber, or a SyncLipMAE
     checkpoint wrapped untuned)."""
     return load_checkpoint(path, device, load_dubber)

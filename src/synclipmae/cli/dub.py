@@ -26,8 +26,9 @@ def add_dub(sub) -> None:
                                                     "it becomes the output's soundtrack")
     drive.add_argument("--driving-video", metavar="D", help="video-driven: the mouth follows D's face; the output "
                                                             "takes D's soundtrack")
-    p.add_argument("--model", required=True, metavar="CKPT",
-                   help="a dubbing checkpoint, or a SyncLipMAE checkpoint or training run (used untuned)")
+    p.add_argument("--model", metavar="CKPT",
+                   help="a dubbing checkpoint, or a SyncLipMAE checkpoint, training run or shipped weights (used "
+                        "untuned; default: the shipped real-tiny weights, docs/model-card.md)")
     p.add_argument("--out", required=True, metavar="OUT.mp4", help="the dubbed video: .mp4, .mov, .m4v or .mkv "
                                                                    "(H.264 + AAC, 25 fps)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) to 51 (default: 18)")

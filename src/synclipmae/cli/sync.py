@@ -32,15 +32,16 @@ def _sync_line(record: dict) -> str:
 
 def add_sync(sub) -> None:
     p = add_command(sub, "sync", "lip-sync offset, confidence and distance per face track (a SyncNet replacement)", """
+        synclipmae sync talk.mp4                     # the shipped real-tiny weights
         synclipmae sync talk.mp4 --model runs/demo/runs/synclipmae
-        synclipmae sync videos/ more.mp4 --model CKPT --json sync.jsonl
+        synclipmae sync videos/ more.mp4 --json sync.jsonl
         synclipmae sync talk.mp4 --model CKPT --plot talk.png --fix talk_synced.mp4
         synclipmae sync dubbed.mp4 --model CKPT --audio new_voice.wav --fix dubbed_synced.mp4
         # offset > 0: the audio is late by that many 25 fps frames (offset_ms = 40 x offset);
         # --fix moves the audio earlier by offset_ms. docs/sync.md explains every number.""")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
-    p.add_argument("--model", required=True, metavar="CKPT",
-                   help="checkpoint folder (config.json + model.safetensors) or a training run's folder")
+    p.add_argument("--model", metavar="CKPT", help="checkpoint folder, training run's folder, or shipped weights by name (default: real-tiny, "
+                        "trained on GRID s1 + SynthTalk: docs/model-card.md)")
     p.add_argument("--audio", metavar="WAV", help="score against this audio file instead of each video's soundtrack")
     p.add_argument("--json", metavar="OUT", help="write one JSON line per input here (default: JSON lines on stdout)")
     p.add_argument("--plot", metavar="PNG", help="draw the distance curve and local offsets (several inputs: "
@@ -121,11 +122,13 @@ def cmd_sync(args) -> int:
 
 def add_embed(sub) -> None:
     p = add_command(sub, "embed", "per-frame tokens z_id, z_voc, z_amb and a_t of every face track of a video", """
+        synclipmae embed talk.mp4 --out talk.safetensors     # the shipped real-tiny weights
         synclipmae embed talk.mp4 --model runs/demo/runs/synclipmae --out talk.safetensors
         synclipmae embed silent.mp4 --model CKPT --audio voice.wav --out silent.safetensors
         # python: from synclipmae.tasks.features import load_features; load_features("talk.safetensors")""")
     p.add_argument("input", metavar="INPUT", help="a video file")
-    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint folder or a training run's folder")
+    p.add_argument("--model", metavar="CKPT", help="checkpoint folder, training run's folder, or shipped weights by name (default: real-tiny, "
+                        "trained on GRID s1 + SynthTalk: docs/model-card.md)")
     p.add_argument("--out", required=True, metavar="FILE.safetensors",
                    help="tensors track{k}.z_id|z_voc|z_amb|a float32 [N, D] and track{k}.times [N] (seconds)")
     p.add_argument("--audio", metavar="WAV", help="audio tokens from this file instead of the video's soundtrack")

@@ -1,4 +1,4 @@
-"""Subcommands that make data and train: demo, synth, pretrain, prepare, dub-train.
+"""Subcommands that make data and train: demo, synth, pretrain, prepare, export, dub-train.
 
 Each command is a parser (`add_NAME`) next to its handler (`cmd_NAME`), which calls one library
 function and prints."""
@@ -7,8 +7,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
+
 from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
-from synclipmae.config import IMG_SIZE, apply_overrides, build_config
+from synclipmae.config import IMG_SIZE, apply_overrides, build_config, config_json
+from synclipmae.data.datasets import READERS, SPLITS, DataError, read_dataset
 from synclipmae.data.shards import CLIP_FRAMES, FILES_PER_SHARD, prepare
 from synclipmae.data.synth import write_dataset
 from synclipmae.demo import DEFAULT_MINUTES, run_demo
@@ -17,6 +20,7 @@ from synclipmae.models.dubber import DubConfig, is_dubber_checkpoint
 from synclipmae.models.synclipmae import preset_model
 from synclipmae.train.dubber import finetune_dubber
 from synclipmae.train.loop import pretrain_main
+from synclipmae.weights import save_weights
 
 
 def add_demo(sub) -> None:
@@ -92,7 +96,9 @@ def add_prepare(sub) -> None:
         synclipmae prepare list.txt --out shards/ --workers 2 --size 96 --clip-frames 50
         # job array: job I of 16 writes its own shards and index-I-of-16.json
         synclipmae prepare videos/ --out shards/ --shard-index $SLURM_ARRAY_TASK_ID --num-shards 16
-        synclipmae pretrain data.source=shards/ train.out=runs/real""")
+        synclipmae pretrain data.source=shards/ train.out=runs/real
+        # GRID's training sentences only (the test split is held out by file name), whole 3 s files
+        synclipmae prepare ../shared/data/grid --dataset grid --split train --out shards/grid --clip-frames 75""")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
     p.add_argument("--out", required=True, help="output folder for the .tar shards and the index JSON")
     p.add_argument("--size", type=int, default=IMG_SIZE,
@@ -103,6 +109,9 @@ def add_prepare(sub) -> None:
     p.add_argument("--num-shards", type=int, default=1, help="jobs the inputs are partitioned into (default: 1)")
     p.add_argument("--files-per-shard", type=int, default=None, help="input files per .tar shard (default: 32)")
     add_face_options(p, device=False)
+    p.add_argument("--dataset", choices=sorted(k for k in READERS if k != "manifest"),
+                   help="the INPUTs are roots of this dataset: its reader lists the videos (with --split)")
+    p.add_argument("--split", choices=list(SPLITS), help="with --dataset: only this split's videos")
     p.set_defaults(run=cmd_prepare)
 
 
@@ -115,9 +124,18 @@ def cmd_prepare(args) -> int:
         raise UsageError("--clip-frames must be >= 2, --workers and --files-per-shard >= 1")
     if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
         raise UsageError(f"--shard-index must be in [0, --num-shards) = [0, {args.num_shards})")
-    if not expand_inputs(args.inputs):
+    if args.split and not args.dataset:
+        raise UsageError("--split needs --dataset (the reader that knows the split)")
+    inputs = args.inputs
+    if args.dataset:
+        try:
+            inputs = [str(r.path) for root in args.inputs for r in read_dataset(args.dataset, root)
+                      if args.split in (None, r.split)]
+        except DataError as err:
+            raise UsageError(f"--dataset {args.dataset}: {err}") from None
+    if not expand_inputs(inputs):
         raise UsageError(f"no video files in {' '.join(args.inputs)}")
-    index = prepare(args.inputs, args.out, size=args.size, clip_frames=clip_frames, workers=args.workers,
+    index = prepare(inputs, args.out, size=args.size, clip_frames=clip_frames, workers=args.workers,
                     shard_index=args.shard_index, num_shards=args.num_shards, files_per_shard=files_per_shard,
                     backend=args.backend, progress=True)
     for failure in index["failures"]:
@@ -126,6 +144,24 @@ def cmd_prepare(args) -> int:
     print(f"{index['clips']} clips ({index['seconds']:.1f} s) in {len(index['shards'])} shards{skipped} in {args.out}; "
           f"{len(index['failures'])} of {index['inputs']} inputs failed; index: {index['path']}")
     return 1 if index["failures"] else 0
+
+
+def add_export(sub) -> None:
+    p = add_command(sub, "export", "a checkpoint -> a release folder: config.json + model.safetensors, no optimiser state", """
+        synclipmae export runs/real-tiny/real --out src/synclipmae/pretrained/real-tiny --fp16
+        synclipmae sync talk.mp4 --model src/synclipmae/pretrained/real-tiny""")
+    p.add_argument("model", metavar="CKPT", help="checkpoint folder or a training run's folder (its latest checkpoint)")
+    p.add_argument("--out", required=True, help="the folder to write")
+    p.add_argument("--fp16", action="store_true", help="store the parameters in float16 (half the size; they load "
+                                                       "back as float32)")
+    p.set_defaults(run=cmd_export)
+
+
+def cmd_export(args) -> int:
+    model, source = load_checkpoint(args.model, "cpu")
+    out = save_weights(args.out, config_json(model.cfg), model, torch.float16 if args.fp16 else None)
+    print(f"{source} -> {out} ({(out / 'model.safetensors').stat().st_size / 2**20:.1f} MB)")
+    return 0
 
 
 def add_dub_train(sub) -> None:

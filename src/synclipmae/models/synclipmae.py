@@ -31,7 +31,7 @@ from synclipmae.models.audio import build_audio_encoder
 from synclipmae.models.layers import Block, init_weights, sincos_pos_embed_2d
 from synclipmae.models.masking import face_aware_view, patch_fraction, photometric_jitter, uniform_view
 from synclipmae.timing import TIMING
-from synclipmae.weights import load_weights, save_weights
+from synclipmae.weights import load_weights, resolve_checkpoint, save_weights
 
 PROMPTS = ("z_id", "z_voc", "z_amb")
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.25  # default: fixed input normalisation of [0, 1] pixels
@@ -426,6 +426,8 @@ def create_model(name: str = "tiny", overrides: list[str] | dict | None = None) 
     return SyncLipMAE(build_config(overrides=overrides, base={"model": preset_model(name)}))
 
 
-def load_model(path: str | Path, map_location="cpu") -> SyncLipMAE:
-    """Load a checkpoint directory (config.json + model.safetensors)."""
-    return SyncLipMAE.from_pretrained(path, map_location)
+def load_model(path: str | Path | None = None, map_location="cpu") -> SyncLipMAE:
+    """Load a checkpoint folder (config.json + model.safetensors), a training run's latest checkpoint,
+    or shipped weights by name: `load_model()` and `load_model("real-tiny")` give the weights inside
+    the package (docs/model-card.md)."""
+    return SyncLipMAE.from_pretrained(resolve_checkpoint(path), map_location)

@@ -7,8 +7,10 @@ early, silence last) and the DESIGN §6 score:
 
 - whole clip: the offset found over every frame valid for all offsets; correct when |found - k| <= 1;
 - 1 s windows: consecutive windows of 25 frames, each scored alone, correct the same way;
-- confidence (median_k d_k - min_k d_k, whole clip): ROC AUC of in sync (|k| <= 1) against moved
-  (|k| >= 5), the figure that tells whether the confidence can filter a dataset.
+- ROC AUC of in sync (|k| <= 1) against moved (|k| >= 5), whole clip, for two numbers: the record's
+  `confidence` (median_k d_k - min_k d_k, SyncNet's convention: how clear the best offset is, wherever
+  it lies) and `zero_margin` (median_k d_k - d_0: how much better offset 0 fits than a typical offset,
+  read from the record's `distances`), the number to filter a dataset for clips already in sync.
 
 Every model sees the same clips and offsets. `mouth-energy` (no training) is always included as the
 floor. A clip that cannot be read is listed with its one-line error and counted in no accuracy.
@@ -94,7 +96,9 @@ def score_case(model, case: ClipCase, offsets=OFFSETS, max_offset: int = MAX_OFF
         v, a = model.sync_embeddings(z, a)
         score, local, _ = score_segment_track(v, a, case.start, case.end, max_offset)
         hits = [abs(w["offset_frames"] - k) <= 1 for w in local]
+        d = np.asarray(score.distances)
         rows.append({"k": k, "found": score.offset_frames, "confidence": round(score.confidence, 6),
+                     "zero_margin": round(float(np.median(d) - d[max_offset]), 6),
                      "correct": abs(score.offset_frames - k) <= 1, "windows": len(hits), "windows_correct": sum(hits)})
     return rows
 
@@ -108,18 +112,24 @@ def roc_auc(positive, negative) -> float | None:
     return float(greater / (len(p) * len(n)))
 
 
+def _auc(rows: list[dict], key: str) -> float | None:
+    auc = roc_auc([r[key] for r in rows if abs(r["k"]) <= IN_SYNC], [r[key] for r in rows if abs(r["k"]) >= MOVED])
+    return None if auc is None else round(auc, 4)
+
+
 def summarise(rows: list[dict]) -> dict:
-    """Accuracy over clips x offsets (whole clip and 1 s windows) and the confidence's ROC AUC."""
+    """Accuracy over clips x offsets (whole clip and 1 s windows) and two ROC AUCs of in sync against
+    moved: of `confidence` (SyncNet's median - min, the record's number) and of `zero_margin`
+    (median_k d_k - d_0: how much better offset 0 fits than a typical offset)."""
     if not rows:
-        return {"cases": 0, "accuracy": None, "window_accuracy": None, "auc": None}
+        return {"cases": 0, "accuracy": None, "window_accuracy": None, "auc": None, "auc_zero_margin": None}
     windows = sum(r["windows"] for r in rows)
     return {
         "cases": len(rows),
         "accuracy": round(float(np.mean([r["correct"] for r in rows])), 4),
         "window_accuracy": round(sum(r["windows_correct"] for r in rows) / windows, 4) if windows else None,
-        "auc": (lambda x: None if x is None else round(x, 4))(roc_auc(
-            [r["confidence"] for r in rows if abs(r["k"]) <= IN_SYNC],
-            [r["confidence"] for r in rows if abs(r["k"]) >= MOVED])),
+        "auc": _auc(rows, "confidence"),
+        "auc_zero_margin": _auc(rows, "zero_margin"),
     }
 
 
@@ -155,10 +165,11 @@ def bench_real_sync(inputs, models: dict, offsets=OFFSETS, max_offset: int = MAX
 
 def report_lines(result: dict) -> list[str]:
     """A Markdown table: one row per set and model."""
-    lines = ["| set | clips | model | whole clip | 1 s windows | ROC AUC |", "|---|---|---|---|---|---|"]
+    lines = ["| set | clips | model | whole clip | 1 s windows | AUC confidence | AUC zero margin |",
+             "|---|---|---|---|---|---|---|"]
     fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
     for s, r in result["sets"].items():
         for m, summary in r["models"].items():
             lines.append(f"| {s} | {r['clips']} | {m} | {fmt(summary['accuracy'])} | "
-                         f"{fmt(summary['window_accuracy'])} | {fmt(summary['auc'])} |")
+                         f"{fmt(summary['window_accuracy'])} | {fmt(summary['auc'])} | {fmt(summary['auc_zero_margin'])} |")
     return lines
