@@ -130,12 +130,14 @@ def test_train_init_starts_a_new_run_from_other_weights(tmp_path):
 # bench real-sync
 
 
-def test_planted_audio_moves_the_right_way():
-    audio = np.arange(10 * SPF, dtype=np.float32)
-    late = planted(audio, 2)
-    assert np.all(late[:2 * SPF] == 0) and late[2 * SPF] == 0.0 and late[3 * SPF] == audio[SPF]
-    early = planted(audio, -2)
-    assert early[0] == audio[2 * SPF] and np.all(early[-2 * SPF:] == 0)
+def test_planted_audio_moves_the_right_way_without_silence():
+    audio = np.repeat(np.arange(10, dtype=np.float32), SPF)              # block j holds the value j
+    late, first = planted(audio, 2)                                      # audio 2 frames late
+    assert first == 2 and len(late) == 8 * SPF and late[0] == 0.0      # video frame 2 hears audio block 0
+    early, first = planted(audio, -3)
+    assert first == 0 and len(early) == 7 * SPF and early[0] == 3.0    # video frame 0 hears block 3
+    same, first = planted(audio, 0)
+    assert first == 0 and np.array_equal(same, audio)
 
 
 def test_roc_auc_against_pairs():

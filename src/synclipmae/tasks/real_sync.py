@@ -2,8 +2,9 @@
 
 For each clip: decode -> face tracks -> crops (once, shared by every model and offset), then for each
 model the video tokens of the main track (the longest; once) and, for each planted offset k, the audio
-tokens of the clip's own soundtrack moved by k frames (k > 0: audio late, silence first; k < 0: audio
-early, silence last) and the DESIGN §6 score:
+tokens of the clip's own soundtrack moved by k frames (k > 0: audio late; k < 0: early) and the
+DESIGN §6 score. The move cuts rather than pads: the video frames left without audio are dropped
+(`planted`), so no silence enters the clip and a moved clip is scored like a natural one:
 
 - whole clip: the offset found over every frame valid for all offsets; correct when |found - k| <= 1;
 - 1 s windows: consecutive windows of 25 frames, each scored alone, correct the same way;
@@ -27,7 +28,6 @@ from tqdm import tqdm
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
 from synclipmae.media.pipeline import FaceError, expand_inputs, iter_face_segments
-from synclipmae.media.rewrite import shift_audio
 from synclipmae.tasks.sync import MAX_OFFSET, score_segment_track, track_tokens
 from synclipmae.timing import TIMING
 
@@ -65,36 +65,47 @@ def named_inputs(items) -> dict[str, list[Path]]:
     return sets
 
 
-def read_case(set_name: str, path: Path, size: int, max_offset: int = MAX_OFFSET, backend: str = "auto") -> ClipCase:
+def read_case(set_name: str, path: Path, size: int, max_offset: int = MAX_OFFSET, backend: str = "auto",
+              max_planted: int = max(abs(k) for k in OFFSETS)) -> ClipCase:
     """The main (longest) face track of the first segment of `path`, cropped at `size` px, with the
-    clip's audio. Raises MediaError / FaceError (one line) when the file cannot be scored."""
-    for seg in iter_face_segments(path, size, need_audio=True, min_frames=2 * max_offset + 1, backend=backend):
+    clip's audio. Raises MediaError / FaceError (one line) when the file cannot be scored: the track
+    must keep more than 2 K frames once a planted offset of `max_planted` has cut it."""
+    need = 2 * max_offset + max_planted
+    for seg in iter_face_segments(path, size, need_audio=True, min_frames=need + 1, backend=backend):
         if not seg.tracks:
             raise FaceError(f"{Path(path).name}: no face found in {seg.num_frames} frames")
         tc = max(seg.tracks, key=len)
-        if len(tc) <= 2 * max_offset:
-            raise FaceError(f"{Path(path).name}: the longest face track has {len(tc)} frames; "
-                            f"sync needs more than {2 * max_offset}")
+        if len(tc) <= need:
+            raise FaceError(f"{Path(path).name}: the longest face track has {len(tc)} frames; planted offsets "
+                            f"up to {max_planted} need more than {need}")
         return ClipCase(set_name, Path(path), tc.crops, seg.audio, tc.start_frame - seg.start_frame,
                         tc.end_frame - seg.start_frame)
     raise FaceError(f"{Path(path).name}: no frames")
 
 
-def planted(audio: np.ndarray, k: int) -> np.ndarray:
-    """The soundtrack moved k frames later (k > 0: audio late) or earlier (k < 0), same length."""
-    return shift_audio(audio[None], -k * TIMING.samples_per_frame)[0]
+def planted(audio: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """The clip with its soundtrack moved k frames later (k > 0: audio late) or earlier (k < 0), cut
+    rather than padded, so no silence is added: returns (audio of the new timeline, first video frame
+    of the clip on it). k > 0 keeps video frames [k, T) with audio [0, T - k); k < 0 keeps video frames
+    [0, T - |k|) with audio [|k|, T)."""
+    spf, T = TIMING.samples_per_frame, len(audio) // TIMING.samples_per_frame
+    if k >= 0:
+        return audio[:(T - k) * spf], k
+    return audio[-k * spf:T * spf], 0
 
 
 @torch.no_grad()
 def score_case(model, case: ClipCase, offsets=OFFSETS, max_offset: int = MAX_OFFSET) -> list[dict]:
-    """One model on one clip: a row per planted offset {k, found, confidence, correct, windows,
-    windows_correct}."""
+    """One model on one clip: a row per planted offset {k, found, confidence, zero_margin, correct,
+    windows, windows_correct}."""
     z = track_tokens(model, case.crops).float()                                  # (N, D)
     rows = []
     for k in offsets:
-        a = model.audio_tokens(planted(case.audio, k)).float()                  # (T, D)
-        v, a = model.sync_embeddings(z, a)
-        score, local, _ = score_segment_track(v, a, case.start, case.end, max_offset)
+        audio, first = planted(case.audio, k)
+        T = len(audio) // TIMING.samples_per_frame
+        start, end = max(case.start, first), min(case.end, first + T)            # on the clip's frames
+        v, a = model.sync_embeddings(z[start - case.start:end - case.start], model.audio_tokens(audio).float())
+        score, local, _ = score_segment_track(v, a, start - first, end - first, max_offset)
         hits = [abs(w["offset_frames"] - k) <= 1 for w in local]
         d = np.asarray(score.distances)
         rows.append({"k": k, "found": score.offset_frames, "confidence": round(score.confidence, 6),
@@ -149,7 +160,7 @@ def bench_real_sync(inputs, models: dict, offsets=OFFSETS, max_offset: int = MAX
     failed = {s: [] for s in sets}
     for set_name, path in tqdm(files, desc="bench real-sync", unit="clip", disable=not progress):
         try:
-            case = read_case(set_name, path, size, max_offset, backend)
+            case = read_case(set_name, path, size, max_offset, backend, max(abs(k) for k in offsets))
         except (MediaError, FaceError) as err:
             failed[set_name].append({"input": str(path), "error": one_line(err)})
             continue
