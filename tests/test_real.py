@@ -198,7 +198,7 @@ def test_bench_real_sync_command(real_dir, tmp_path, capsys):
     from synclipmae.cli import main
 
     rc = main(["bench", "real-sync", f"wild={real_dir / 'videoretalking_face3.mp4'}",
-               f"wild={real_dir / 'marlin_cropped01.mp4'}", "--offsets", "-7,0,7", "--out", str(tmp_path)])
+               f"wild={real_dir / 'marlin_cropped01.mp4'}", "--offsets=-7,0,7", "--out", str(tmp_path)])
     assert rc == 0
     result = json.loads((tmp_path / "real_sync.json").read_text())
     s = result["sets"]["wild"]

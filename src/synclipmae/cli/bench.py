@@ -35,8 +35,8 @@ def add_bench(sub) -> None:
                         "to compare models; default: real-tiny)")
     p.add_argument("--out", required=True, help="output folder (DIR/downstream.json, DIR/dub.json or DIR/real_sync.json)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--offsets", metavar="K,K,...", help="real-sync: planted offsets in frames, k > 0 audio late "
-                                                         "(default: every k in [-15, 15])")
+    p.add_argument("--offsets", metavar="K,K,...", help="real-sync: planted offsets in frames, k > 0 audio late, "
+                                                         "e.g. --offsets=-7,0,7 (default: every k in [-15, 15])")
     p.add_argument("overrides", nargs="*", help="key=value settings of the bench (downstream: the fields of "
                                                 "DownstreamConfig, e.g. train_clips=400 tokens=z_amb vsr.epochs=15; "
                                                 "dub: clips, seconds, finetune_minutes, examples); real-sync: the "
@@ -50,7 +50,7 @@ def cmd_bench_real_sync(args) -> int:
     try:
         offsets = tuple(int(k) for k in args.offsets.split(",")) if args.offsets else OFFSETS
     except ValueError:
-        raise UsageError(f"--offsets {args.offsets}: a comma-separated list of whole frames, e.g. -12,-3,0,7") from None
+        raise UsageError(f"--offsets {args.offsets}: a comma-separated list of whole frames, e.g. --offsets=-12,-3,0,7") from None
     if any(abs(k) > 15 for k in offsets):
         raise UsageError("--offsets must lie in [-15, 15]: the offsets the scorer searches")
     loaded = {spec: load_checkpoint(spec, "cpu")[0] for spec in args.model or ["real-tiny"]}
