@@ -209,7 +209,7 @@ def test_empty_or_missing_roots_are_data_errors(tmp_path, kind):
 
 
 def test_registry_and_hash_split():
-    assert set(READERS) == {"manifest", "ravdess", "crema-d", "mead", "celebv-hq", "lrs3"}
+    assert set(READERS) == {"manifest", "ravdess", "crema-d", "mead", "celebv-hq", "lrs3", "grid"}
     with pytest.raises(ValueError, match="unknown dataset"):
         read_dataset("voxceleb", ".")
     keys = [f"clip_{i}.mp4" for i in range(2000)]

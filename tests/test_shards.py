@@ -37,7 +37,8 @@ def cli(argv: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> Path:
-    """A folder of 3 SynthTalk mp4s of 1.8 s (45 frames: 2 clips of 20 each) and one text file named .mp4."""
+    """A folder of 3 SynthTalk mp4s of 1.8 s (45 frames: clips of 20 at frames 0, 20 and 25, so every frame is
+    used) and one text file named .mp4."""
     from synclipmae.data.synth import make_clip, write_clip
 
     folder = tmp_path_factory.mktemp("videos")
@@ -60,12 +61,12 @@ def shards(videos, tmp_path_factory) -> tuple[Path, dict]:
 
 def test_prepare_index_and_failures(shards):
     out, index = shards
-    assert index["inputs"] == 4 and index["clips"] == 6 and index["seconds"] == pytest.approx(6 * CLIP / TIMING.fps)
+    assert index["inputs"] == 4 and index["clips"] == 9 and index["seconds"] == pytest.approx(9 * CLIP / TIMING.fps)
     assert [s["shard"] for s in index["shards"]] == ["shard-00000-00000.tar", "shard-00000-00001.tar"]
     assert len(index["failures"]) == 1
     failure = index["failures"][0]
     assert failure["input"].endswith("zz_bad.mp4") and "not a readable media file" in failure["error"]
-    assert json.loads((out / "index.json").read_text())["clips"] == 6
+    assert json.loads((out / "index.json").read_text())["clips"] == 9
 
 
 def test_shard_layout_is_webdataset(shards):
@@ -151,9 +152,9 @@ def test_shard_source_is_deterministic_and_splits_ranks(shards):
     b = [ShardSource.from_spec(out, buffer=4).sample(5, s, 2, 8)["source"] for s in range(1)]
     assert a == b
     src = ShardSource.from_spec(out, buffer=2)
-    seen = [src.sample(1, step, 2, 8)["source"] for step in range(6)]  # 12 clips = 2 epochs of 6
+    seen = [src.sample(1, step, 2, 8)["source"] for step in range(9)]  # 18 clips = 2 epochs of 9
     clips = {s.split("@")[0] for batch in seen for s in batch}
-    assert len(clips) == 6  # every clip comes round
+    assert len(clips) == 9  # every clip comes round
     # two ranks read different shards in each epoch (2 shards here: one each)
     first = [ShardSource.from_spec(out, buffer=1).sample(1, 0, 1, 8, rank=r, world=2)["source"] for r in (0, 1)]
     shard_of = [{s.split("_")[0] for s in batch} for batch in first]
@@ -233,7 +234,7 @@ def test_cli_prepare(videos, tmp_path, capsys):
     assert rc == 1  # the bad file
     captured = capsys.readouterr()
     assert "zz_bad.mp4" in captured.err and "Traceback" not in captured.err
-    assert "6 clips" in captured.out
+    assert "9 clips" in captured.out
     assert len(list((tmp_path / "s").glob("*.tar"))) == 4  # one shard per file; the bad file's shard is empty
     (tmp_path / "empty").mkdir()
     x = str(tmp_path / "x")
@@ -249,6 +250,6 @@ def test_cli_prepare(videos, tmp_path, capsys):
 def test_real_clips(real_dir, tmp_path):
     index = prepare([real_dir / "videoretalking_face3.mp4", real_dir / "musetalk_yongen.mp4",
                      real_dir / "lipdetector_example.avi"], tmp_path, size=SIZE, clip_frames=50, progress=False)
-    assert index["clips"] == 2  # 125 frames -> 2 clips of 50
+    assert index["clips"] == 3  # 125 frames -> clips of 50 at frames 0, 50 and 75
     errors = {Path(f["input"]).name: f["error"] for f in index["failures"]}
     assert "no audio stream" in errors["musetalk_yongen.mp4"] and "too short" in errors["lipdetector_example.avi"]
