@@ -411,7 +411,7 @@ def test_cli_text_list_of_paths(ckpt, good_mp4, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["sync", "x.mp4"], "--model"),
+    (["sync", "x.mp4", "--model", "no-such-weights"], "shipped weights (real-tiny)"),  # --model is optional now
     (["sync", "x.mp4", "--model", "."], "not a checkpoint"),
     (["sync", "{good}", "--model", "{ckpt}", "--fix", "out.wav"], "--fix"),
     (["sync", "{good}", "{good}", "--model", "{ckpt}", "--fix", "out.mp4"], "names a folder"),
