@@ -374,6 +374,32 @@ def test_cli_folder_with_one_bad_file(ckpt, talk, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == ["a_synced.mp4", "c_synced.mp4"]
 
 
+def test_cli_batch_resumes_after_a_kill_and_splits_across_jobs(ckpt, talk, tmp_path, capsys):
+    frames, audio = talk
+    folder = tmp_path / "in"
+    write_av(folder / "a.mp4", frames, audio=audio)
+    (folder / "b_bad.mp4").write_text("not a video")
+    write_av(folder / "c.mp4", frames[::-1].copy(), audio=audio)
+    out = tmp_path / "r.jsonl"
+    assert cli(["sync", str(folder), "--model", str(ckpt), "--json", str(out)]) == 1
+    full = out.read_text().splitlines()
+    assert "2 of 3 inputs ok" in capsys.readouterr().err
+    out.write_text(full[0] + "\n" + full[1] + "\n" + full[2][:40])   # killed while writing the third record
+    assert cli(["sync", str(folder), "--model", str(ckpt), "--json", str(out)]) == 1   # the bad file still counts
+    again = out.read_text().splitlines()
+    assert again[:2] == full[:2] and len(again) == 3                   # nothing scored twice, the cut line gone
+    assert json.loads(again[2])["tracks"][0]["offset_frames"] == json.loads(full[2])["tracks"][0]["offset_frames"]
+    assert "2 of 3 inputs already in" in capsys.readouterr().err
+    assert cli(["sync", str(folder), "--model", str(ckpt), "--json", str(out)]) == 1   # all done: scores nothing
+    assert out.read_text().splitlines() == again
+    names = []
+    for i in range(2):
+        part = tmp_path / f"part{i}.jsonl"
+        cli(["sync", str(folder), "--model", str(ckpt), "--json", str(part), "--shard-index", str(i), "--num-shards", "2"])
+        names += [Path(json.loads(x)["input"]).name for x in part.read_text().splitlines()]
+    assert sorted(names) == ["a.mp4", "b_bad.mp4", "c.mp4"]            # each input in exactly one job
+
+
 def test_cli_one_file_json_on_stdout_plot_and_fix(ckpt, good_mp4, tmp_path, capsys):
     rc = cli(["sync", str(good_mp4), "--model", str(ckpt), "--plot", str(tmp_path / "one.png"),
                "--fix", str(tmp_path / "one_fixed.mp4")])
@@ -418,6 +444,7 @@ def test_cli_text_list_of_paths(ckpt, good_mp4, tmp_path, capsys):
     (["sync", "{good}", "--model", "{ckpt}", "--audio", "nope.wav"], "--audio"),
     (["sync", "{empty_dir}", "--model", "{ckpt}"], "no video files"),
     (["sync", "{good}", "--model", "{ckpt}", "--max-offset", "0"], "--max-offset"),
+    (["sync", "{good}", "--model", "{ckpt}", "--shard-index", "2", "--num-shards", "2"], "--shard-index"),
 ])
 def test_cli_bad_usage_exits_2_with_one_line(argv, message, ckpt, good_mp4, tmp_path, capsys):
     (tmp_path / "empty").mkdir()

@@ -102,6 +102,26 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def read_records(path) -> list[dict]:
+    """The JSON-lines records in `path` (none when it does not exist), for a batch that resumes: a last
+    line cut short by a killed run is removed from the file, so records appended next stay whole."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    complete = data[:data.rfind(b"\n") + 1]
+    if len(complete) < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(len(complete))
+    records = []
+    for line in complete.decode("utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line that is not a record (hand-edited, half-written long ago) is not a done input
+    return records
+
+
 def write_json(data: dict, path: Path) -> Path:
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
     return path

@@ -5,7 +5,10 @@ function and prints."""
 from __future__ import annotations
 
 import json
+import re
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,9 +17,10 @@ from synclipmae.cli.common import UsageError, add_command, add_face_options, loa
 from synclipmae.media.decode import MediaError, load_audio
 from synclipmae.media.pipeline import expand_inputs
 from synclipmae.media.rewrite import FIX_SUFFIXES, fix_offset
-from synclipmae.report import plot_record
+from synclipmae.report import plot_record, read_records
 from synclipmae.tasks.features import extract, save_features
 from synclipmae.tasks.sync import MAX_OFFSET, main_track, sync_file
+from synclipmae.timing import TIMING
 
 
 def _sync_line(record: dict) -> str:
@@ -37,13 +41,21 @@ def add_sync(sub) -> None:
         synclipmae sync videos/ more.mp4 --json sync.jsonl
         synclipmae sync talk.mp4 --model CKPT --plot talk.png --fix talk_synced.mp4
         synclipmae sync dubbed.mp4 --model CKPT --audio new_voice.wav --fix dubbed_synced.mp4
+        # a dataset: re-run the same command after a crash to go on; a job array splits the list
+        synclipmae sync list.txt --json sync-$SLURM_ARRAY_TASK_ID.jsonl --shard-index $SLURM_ARRAY_TASK_ID --num-shards 16
         # offset > 0: the audio is late by that many 25 fps frames (offset_ms = 40 x offset);
         # --fix moves the audio earlier by offset_ms. docs/sync.md explains every number.""")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
-    p.add_argument("--model", metavar="CKPT", help="checkpoint folder, training run's folder, or shipped weights by name (default: real-tiny, "
+    p.add_argument("--model", metavar="CKPT",
+                   help="checkpoint folder, training run's folder, or shipped weights by name (default: real-tiny, "
                         "trained on GRID s1 + SynthTalk: docs/model-card.md)")
     p.add_argument("--audio", metavar="WAV", help="score against this audio file instead of each video's soundtrack")
-    p.add_argument("--json", metavar="OUT", help="write one JSON line per input here (default: JSON lines on stdout)")
+    p.add_argument("--json", metavar="OUT", help="append one JSON line per input here as soon as it is scored; a "
+                                                 "re-run skips the inputs OUT already holds (default: JSON lines on "
+                                                 "stdout)")
+    p.add_argument("--shard-index", type=int, default=0, help="this job's index in a job array: it takes every "
+                                                              "--num-shards-th input from this one (default: 0)")
+    p.add_argument("--num-shards", type=int, default=1, help="jobs the inputs are split across (default: 1)")
     p.add_argument("--plot", metavar="PNG", help="draw the distance curve and local offsets (several inputs: "
                                                  "PNG-NNN-NAME.png each)")
     p.add_argument("--fix", metavar="OUT.mp4", help="write the video with its audio shifted by the detected offset "
@@ -59,9 +71,12 @@ def cmd_sync(args) -> int:
     K = MAX_OFFSET if args.max_offset is None else args.max_offset
     if not 1 <= K <= 100:
         raise UsageError("--max-offset must be in [1, 100] frames")
+    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
+        raise UsageError(f"--shard-index must be in [0, --num-shards) = [0, {args.num_shards})")
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise UsageError(f"no video files in {' '.join(args.inputs)}")
+    inputs = inputs[args.shard_index::args.num_shards]
     if args.audio and not Path(args.audio).is_file():
         raise UsageError(f"--audio {args.audio}: file not found")
     fix_dir = None
@@ -78,13 +93,20 @@ def cmd_sync(args) -> int:
             audio = load_audio(args.audio)  # once for all inputs
         except MediaError:
             pass
+    done: dict[str, dict] = {}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    out = open(args.json, "w", encoding="utf-8") if args.json else None  # noqa: SIM115 - closed below
-    failed = 0
+        done = {r["input"]: r for r in read_records(args.json) if isinstance(r, dict) and "input" in r}
+    todo = [(i, p) for i, p in enumerate(inputs) if str(p) not in done]
+    if len(todo) < len(inputs):
+        print(f"synclipmae sync: {len(inputs) - len(todo)} of {len(inputs)} inputs already in {args.json}; "
+              f"scoring the other {len(todo)}", file=sys.stderr)
+    out = open(args.json, "a", encoding="utf-8") if args.json else None  # noqa: SIM115 - closed below
+    reasons: Counter = Counter(failure_reason(r) for p in inputs if (r := done.get(str(p))) and r.get("status") != "ok")
+    scored, video_s, started = 0, 0.0, time.perf_counter()
     try:
-        bar = tqdm(inputs, desc="sync", unit="file", file=sys.stderr, disable=None)
-        for i, path in enumerate(bar):
+        bar = tqdm(todo, desc="sync", unit="file", file=sys.stderr, disable=None)
+        for i, path in bar:
             # an --audio file that cannot be read fails every input with its reason (sync_file re-reads it)
             record = sync_file(path, model, audio_path=args.audio if audio is None else None, audio=audio,
                                max_offset=K, backend=args.backend, model_name=model_name, bf16=args.bf16)
@@ -101,6 +123,8 @@ def cmd_sync(args) -> int:
                 except Exception as err:  # noqa: BLE001 - the scores stand; the input still counts as failed
                     record.update(status="error", error=f"{path.name}: could not write {target.name}: "
                                                         f"{' '.join(str(err).split())}")
+            scored += 1
+            video_s += record["frames"] / TIMING.fps
             line = json.dumps(record)
             if out is not None:
                 out.write(line + "\n")
@@ -109,15 +133,30 @@ def cmd_sync(args) -> int:
             else:
                 print(line, flush=True)
             if record["status"] != "ok":
-                failed += 1
+                reasons[failure_reason(record)] += 1
                 tqdm.write(f"synclipmae sync: {record['error']}", file=sys.stderr)
+            bar.set_postfix(failed=sum(reasons.values()), refresh=False)
         bar.close()
     finally:
         if out is not None:
             out.close()
-    if failed and len(inputs) > 1:
-        print(f"synclipmae sync: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
+    failed = sum(reasons.values())
+    if len(inputs) > 1:
+        took = time.perf_counter() - started
+        why = "; ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+        print(f"synclipmae sync: {len(inputs) - failed} of {len(inputs)} inputs ok ({scored} scored now, "
+              f"{video_s / max(took, 1e-9):.1f} s of video a second)" + (f"; failed: {why}" if failed else ""),
+              file=sys.stderr)
     return 1 if failed else 0
+
+
+def failure_reason(record: dict) -> str:
+    """An error record's reason without its file name and numbers, for the batch summary
+    ("no face found in N frames")."""
+    error = record.get("error") or "unknown error"
+    name = Path(record["input"]).name
+    error = error[len(name) + 2:] if error.startswith(name + ": ") else error
+    return re.sub(r"\d+(\.\d+)?", "N", error)
 
 
 def add_embed(sub) -> None:
