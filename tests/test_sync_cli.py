@@ -467,3 +467,48 @@ def test_real_clips(model, real_dir):
         record = sync_file(real_dir / name, model)
         check_record(record)
         assert record["status"] == "error" and expect in record["error"], record["error"]
+
+
+def corrupt_copies(src: Path, folder: Path, seed: int = 0) -> dict[str, Path]:
+    """Damaged copies of a media file, as broken uploads arrive: {kind: path}."""
+    rng = np.random.default_rng(seed)
+    data = bytearray(src.read_bytes())
+    n = len(data)
+    flipped = bytearray(data)
+    for i in rng.integers(n // 10, n, size=64):
+        flipped[i] ^= 0xFF
+    zeroed = bytearray(data)
+    zeroed[n // 2:n // 2 + 8192] = bytes(8192)
+    kinds = {"truncated": data[:n // 2], "flipped": flipped, "zeroed": zeroed, "header": bytes(64) + data[64:],
+             "garbage": data + rng.integers(0, 256, size=4096, dtype=np.uint8).tobytes(), "empty": b""}
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for kind, payload in kinds.items():
+        out[kind] = folder / f"{kind}{src.suffix}"
+        out[kind].write_bytes(bytes(payload))
+    return out
+
+
+def test_fuzz_one_batch_of_broken_copies(real_dir, tmp_path, capsys):
+    """Broken copies of a real clip and two untouched ones in one batch: every input gets a record, no
+    traceback, and the untouched copies are ok with the offset the clip has when scored alone."""
+    src = real_dir / "videoretalking_face3.mp4"
+    broken = corrupt_copies(src, tmp_path / "in")
+    for i in range(2):
+        (tmp_path / "in" / f"zz_good{i}.mp4").write_bytes(src.read_bytes())
+    alone = tmp_path / "alone.jsonl"
+    assert cli(["sync", str(src), "--json", str(alone)]) == 0
+    out = tmp_path / "batch.jsonl"
+    assert cli(["sync", str(tmp_path / "in"), "--json", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "of 8 inputs ok" in err
+    records = {Path(r["input"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert len(records) == len(broken) + 2
+    for r in records.values():
+        check_record(r)
+    offset = json.loads(alone.read_text())["tracks"][0]["offset_frames"]
+    for i in range(2):
+        assert records[f"zz_good{i}.mp4"]["status"] == "ok"
+        assert records[f"zz_good{i}.mp4"]["tracks"][0]["offset_frames"] == offset
+    assert records["empty.mp4"]["status"] == "error"
+
