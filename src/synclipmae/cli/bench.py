@@ -16,7 +16,7 @@ from synclipmae.report import plot_real_sync, write_json
 from synclipmae.tasks.downstream import DownstreamConfig, bench_downstream
 from synclipmae.tasks.dub_bench import DubBenchSettings, bench_dub
 from synclipmae.tasks.mouth_energy import MouthEnergyModel
-from synclipmae.tasks.real_sync import OFFSETS, bench_real_sync, report_lines
+from synclipmae.tasks.real_sync import OFFSETS, bench_real_sync, report_table
 
 
 def add_bench(sub) -> None:
@@ -60,7 +60,7 @@ def cmd_bench_real_sync(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_json(result, out / "real_sync.json")
     plot_real_sync(result, out / "real_sync.png")
-    table = "\n".join(report_lines(result))
+    table = report_table(result)
     (out / "real_sync.md").write_text(table + "\n")
     print(table)
     for s in result["sets"].values():

@@ -18,7 +18,7 @@ floor. A clip that cannot be read is listed with its one-line error and counted 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from tqdm import tqdm
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
 from synclipmae.media.pipeline import FaceError, expand_inputs, iter_face_segments
+from synclipmae.report import markdown_table
 from synclipmae.tasks.sync import MAX_OFFSET, score_segment_track, track_tokens
 from synclipmae.timing import TIMING
 
@@ -45,12 +46,6 @@ class ClipCase:
     audio: np.ndarray          # float32 [T * spf], the clip's own soundtrack on its timeline
     start: int                 # the track's frames [start, end) of the clip's T frames
     end: int
-
-
-@dataclass
-class SetResult:
-    clips: int = 0
-    failed: list = field(default_factory=list)     # [{"input", "error"}]
 
 
 def named_inputs(items) -> dict[str, list[Path]]:
@@ -174,13 +169,8 @@ def bench_real_sync(inputs, models: dict, offsets=OFFSETS, max_offset: int = MAX
     return result
 
 
-def report_lines(result: dict) -> list[str]:
+def report_table(result: dict) -> str:
     """A Markdown table: one row per set and model."""
-    lines = ["| set | clips | model | whole clip | 1 s windows | AUC confidence | AUC zero margin |",
-             "|---|---|---|---|---|---|---|"]
-    fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
-    for s, r in result["sets"].items():
-        for m, summary in r["models"].items():
-            lines.append(f"| {s} | {r['clips']} | {m} | {fmt(summary['accuracy'])} | "
-                         f"{fmt(summary['window_accuracy'])} | {fmt(summary['auc'])} | {fmt(summary['auc_zero_margin'])} |")
-    return lines
+    header = ["set", "clips", "model", "whole clip", "1 s windows", "AUC confidence", "AUC zero margin"]
+    return markdown_table(header, [[s, r["clips"], m, x["accuracy"], x["window_accuracy"], x["auc"], x["auc_zero_margin"]]
+                                   for s, r in result["sets"].items() for m, x in r["models"].items()])
