@@ -354,12 +354,17 @@ def test_faceless_video_is_a_file_error_not_a_crash(model, tmp_path, talk):
 # the command line
 
 
-def test_cli_folder_with_one_bad_file(ckpt, talk, tmp_path, capsys):
+def two_good_one_bad(talk, folder: Path) -> Path:
+    """a.mp4 and c.mp4 (the talk, forwards and backwards) around b_bad.mp4 (a text file)."""
     frames, audio = talk
-    folder = tmp_path / "in"
     write_av(folder / "a.mp4", frames, audio=audio)
     (folder / "b_bad.mp4").write_text("not a video")
     write_av(folder / "c.mp4", frames[::-1].copy(), audio=audio)
+    return folder
+
+
+def test_cli_folder_with_one_bad_file(ckpt, talk, tmp_path, capsys):
+    folder = two_good_one_bad(talk, tmp_path / "in")
     rc = cli(["sync", str(folder), "--model", str(ckpt), "--json", str(tmp_path / "out.jsonl"),
                "--plot", str(tmp_path / "p.png"), "--fix", str(tmp_path / "fixed")])
     assert rc == 1
@@ -375,11 +380,7 @@ def test_cli_folder_with_one_bad_file(ckpt, talk, tmp_path, capsys):
 
 
 def test_cli_batch_resumes_after_a_kill_and_splits_across_jobs(ckpt, talk, tmp_path, capsys):
-    frames, audio = talk
-    folder = tmp_path / "in"
-    write_av(folder / "a.mp4", frames, audio=audio)
-    (folder / "b_bad.mp4").write_text("not a video")
-    write_av(folder / "c.mp4", frames[::-1].copy(), audio=audio)
+    folder = two_good_one_bad(talk, tmp_path / "in")
     out = tmp_path / "r.jsonl"
     assert cli(["sync", str(folder), "--model", str(ckpt), "--json", str(out)]) == 1
     full = out.read_text().splitlines()

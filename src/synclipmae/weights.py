@@ -72,8 +72,8 @@ def resolve_checkpoint(spec: str | Path | None = None) -> Path:
     path = Path(spec)
     if (path / "model.safetensors").is_file():
         return path
-    if path.is_dir() and latest_checkpoint(path) is not None:
-        return latest_checkpoint(path)
+    if path.is_dir() and (latest := latest_checkpoint(path)) is not None:
+        return latest
     if str(spec) in shipped_models():
         return PRETRAINED / str(spec)
     shipped = ", ".join(shipped_models()) or "none installed"
