@@ -40,7 +40,6 @@ MOVED = 5                        # |k| >= 5: moved, for the confidence's ROC AUC
 @dataclass
 class ClipCase:
     """One clip's main face track, read once for every model and offset."""
-    set: str
     path: Path
     crops: np.ndarray          # uint8 [N, S, S, 3]
     audio: np.ndarray          # float32 [T * spf], the clip's own soundtrack on its timeline
@@ -53,14 +52,15 @@ def named_inputs(items) -> dict[str, list[Path]]:
     a NAME is its own set, named after the folder or list's stem."""
     sets: dict[str, list[Path]] = {}
     for item in items:
-        name, _, path = str(item).rpartition("=") if "=" in str(item) else ("", "", str(item))
+        name, _, path = str(item).rpartition("=")                          # ("", "", PATH) without a NAME
         p = Path(path)
-        name = name or (p.stem if p.suffix.lower() in (".txt", ".lst", ".list") else p.name if p.is_dir() else p.parent.name)
+        if not name:
+            name = p.stem if p.suffix.lower() in (".txt", ".lst", ".list") else p.name if p.is_dir() else p.parent.name
         sets.setdefault(name, []).extend(expand_inputs([p]))
     return sets
 
 
-def read_case(set_name: str, path: Path, size: int, max_offset: int = MAX_OFFSET, backend: str = "auto",
+def read_case(path: Path, size: int, max_offset: int = MAX_OFFSET, backend: str = "auto",
               max_planted: int = max(abs(k) for k in OFFSETS)) -> ClipCase:
     """The main (longest) face track of the first segment of `path`, cropped at `size` px, with the
     clip's audio. Raises MediaError / FaceError (one line) when the file cannot be scored: the track
@@ -73,7 +73,7 @@ def read_case(set_name: str, path: Path, size: int, max_offset: int = MAX_OFFSET
         if len(tc) <= need:
             raise FaceError(f"{Path(path).name}: the longest face track has {len(tc)} frames; planted offsets "
                             f"up to {max_planted} need more than {need}")
-        return ClipCase(set_name, Path(path), tc.crops, seg.audio, tc.start_frame - seg.start_frame,
+        return ClipCase(Path(path), tc.crops, seg.audio, tc.start_frame - seg.start_frame,
                         tc.end_frame - seg.start_frame)
     raise FaceError(f"{Path(path).name}: no frames")
 
@@ -155,7 +155,7 @@ def bench_real_sync(inputs, models: dict, offsets=OFFSETS, max_offset: int = MAX
     failed = {s: [] for s in sets}
     for set_name, path in tqdm(files, desc="bench real-sync", unit="clip", disable=not progress):
         try:
-            case = read_case(set_name, path, size, max_offset, backend, max(abs(k) for k in offsets))
+            case = read_case(path, size, max_offset, backend, max(abs(k) for k in offsets))
         except (MediaError, FaceError) as err:
             failed[set_name].append({"input": str(path), "error": one_line(err)})
             continue
