@@ -122,11 +122,11 @@ def test_vsr_cli_train_then_eval_on_a_manifest(ckpt, clips, tmp_path, capsys):
     assert main(["vsr", "train", "--manifest", str(manifest), "--model", str(ckpt), "--out", str(head),
                  "--epochs", "1", "--beam", "2"]) == 0
     report = json.loads((head / "vsr.json").read_text())
-    assert report["n_train"] == 3 and report["n_test"] == 1 and report["wer"] >= 0
+    assert report["n_train"] == 3 and report["test"]["n"] == 1 and report["test"]["wer"] >= 0 and "val" not in report
     out = tmp_path / "wer.json"
     assert main(["vsr", "eval", "--manifest", str(manifest), "--model", str(ckpt), "--head", str(head),
                  "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["utterances"][0]["reference"] == texts[3]
+    assert json.loads(out.read_text())["test"]["utterances"][0]["reference"] == texts[3]
     capsys.readouterr()
     assert main(["vsr", "eval", "--manifest", str(manifest), "--model", str(ckpt)]) == 2
     capsys.readouterr()

@@ -122,7 +122,9 @@ def read_records(path) -> list[dict]:
     return records
 
 
-def write_json(data: dict, path: Path) -> Path:
+def write_json(data: dict, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
     return path
 

@@ -53,10 +53,13 @@ def latest_checkpoint(out: str | Path) -> Path | None:
 
 
 # ----------------------------------------------------------------------------------------------------
-# weights shipped inside the package (src/synclipmae/pretrained/NAME: config.json + model.safetensors)
+# weights shipped inside the package (src/synclipmae/pretrained/NAME: config.json + model.safetensors;
+# lip-reading heads in pretrained/heads/NAME)
 
 PRETRAINED = Path(__file__).with_name("pretrained")
+PRETRAINED_HEADS = PRETRAINED / "heads"
 DEFAULT_MODEL = "real-tiny"   # what every command that takes --model uses when it is omitted (docs/model-card.md)
+DEFAULT_HEAD = "grid-s1"      # what `read` uses when --head is omitted (docs/model-card.md, "Lip-reading head")
 
 
 def shipped_models() -> list[str]:
@@ -79,3 +82,21 @@ def resolve_checkpoint(spec: str | Path | None = None) -> Path:
     shipped = ", ".join(shipped_models()) or "none installed"
     raise FileNotFoundError(f"{spec}: not a checkpoint (a folder with config.json and model.safetensors), a "
                             f"training run's folder, or the name of shipped weights ({shipped})")
+
+
+def shipped_heads() -> list[str]:
+    """Names of the lip-reading heads inside the package, e.g. ["grid-s1"]."""
+    return sorted(p.name for p in PRETRAINED_HEADS.glob("*") if (p / "model.safetensors").is_file())
+
+
+def resolve_head(spec: str | Path | None = None) -> Path:
+    """A lip-reading head's folder: a folder written by `vsr train`, or the name of a shipped head
+    (None: DEFAULT_HEAD). FileNotFoundError with a one-line reason otherwise."""
+    spec = DEFAULT_HEAD if spec is None else spec
+    if (Path(spec) / "model.safetensors").is_file():
+        return Path(spec)
+    if str(spec) in shipped_heads():
+        return PRETRAINED_HEADS / str(spec)
+    shipped = ", ".join(shipped_heads()) or "none installed"
+    raise FileNotFoundError(f"{spec}: not a lip-reading head (a folder written by 'vsr train') or the name of a "
+                            f"shipped head ({shipped})")

@@ -10,8 +10,14 @@ from pathlib import Path
 
 from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
 from synclipmae.data.datasets import DataError, read_dataset
+from synclipmae.data.datasets.grid import GRID_SLOTS, GRID_VAL_FRACTION
+from synclipmae.models.heads import VSRConfig
+from synclipmae.report import write_json
 from synclipmae.tasks import vsr
+from synclipmae.weights import resolve_head
 from synclipmae.tasks.probe import TOKENS, probe_examples
+
+GRAMMARS = {"grid": GRID_SLOTS}  # --grammar NAME: word slots of grammar-constrained decoding
 
 
 def add_probe(sub) -> None:
@@ -96,64 +102,90 @@ def cmd_probe(args) -> int:
 
 
 def add_vsr(sub) -> None:
-    p = add_command(sub, "vsr", "lip reading: train or score a CTC head on the z_voc sequence of transcribed videos", """
+    p = add_command(sub, "vsr", "lip reading: train or score a CTC head on the tokens of transcribed videos", """
+        synclipmae vsr train --dataset grid --root ../shared/data/grid --out runs/vsr-grid --grammar grid
+        synclipmae vsr eval --dataset grid --root data/GRID --head runs/vsr-grid --grammar grid --json wer.json
         synclipmae vsr train --dataset lrs3 --root data/LRS3 --model runs/demo/runs/synclipmae --out runs/vsr
         synclipmae vsr train --manifest transcripts.csv --model CKPT --out runs/vsr --epochs 100
-        synclipmae vsr eval --manifest transcripts.csv --model CKPT --head runs/vsr --beam 8 --json wer.json
         # transcripts.csv: a header row path,label[,split], label = the words spoken.
+        # GRID: test = SHA-1 of "sN/NAME" < 0.1, val = [0.1, 0.2), train the rest (docs/usage.md, "Lip reading").
         # WER / CER: word / character errors per reference word / character (0 is perfect).""")
     p.add_argument("action", choices=["train", "eval"])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", metavar="CSV", help="CSV with a header row: path,label[,split] (label = transcript)")
-    src.add_argument("--dataset", choices=["lrs3"], help="read LRS3's layout (with --root)")
+    src.add_argument("--dataset", choices=["grid", "lrs3"], help="read GRID's or LRS3's layout (with --root)")
     p.add_argument("--root", metavar="DIR", help="the dataset's folder (with --dataset)")
-    p.add_argument("--model", required=True, metavar="CKPT", help="the pretrained SyncLipMAE checkpoint")
+    p.add_argument("--model", metavar="CKPT", help="the pretrained SyncLipMAE checkpoint, a run's folder or shipped "
+                                                   "weights by name (default: real-tiny)")
     p.add_argument("--out", default="runs/vsr", help="train: the head's folder (config.json, model.safetensors, "
                                                       "vsr.json; default: runs/vsr)")
-    p.add_argument("--head", metavar="DIR", help="eval: a head folder written by 'vsr train'")
-    p.add_argument("--epochs", type=int, default=None, help="train: passes over the training set (default: 60)")
+    p.add_argument("--head", metavar="DIR", help="eval: a head folder written by 'vsr train', or a shipped head's name")
+    p.add_argument("--inputs", choices=vsr.HEAD_INPUTS, default=VSRConfig.inputs,
+                   help=f"train: what the head reads per frame (default: {VSRConfig.inputs}; pixels = the grey mouth "
+                        "box, no encoder: the baseline)")
+    p.add_argument("--epochs", type=int, default=None, help=f"train: passes over the training set (default: "
+                                                            f"{vsr.VSRTrainConfig.epochs})")
     p.add_argument("--minutes", type=float, default=0.0, help="train: stop after this many minutes (default: no limit)")
     p.add_argument("--units", default="char", help="char (default) or a sentencepiece .model file")
     p.add_argument("--beam", type=int, default=8, help="CTC prefix beam width; 1 = greedy (default: 8)")
-    p.add_argument("--json", metavar="OUT", help="eval: write the scores and every transcript here")
+    p.add_argument("--grammar", choices=list(GRAMMARS), help="also score grammar-constrained decoding (grid: GRID's "
+                                                             "six word slots)")
+    p.add_argument("--json", metavar="OUT", help="write the scores and every transcript here")
     p.add_argument("--seed", type=int, default=0)
     add_face_options(p)
     p.set_defaults(run=cmd_vsr)
+
+
+def _rates(scores: dict, split: str) -> str:
+    line = f"{split} WER {scores['wer']:.3f}, CER {scores['cer']:.3f}"
+    if "grammar" in scores:
+        line += f" (grammar: WER {scores['grammar']['wer']:.3f}, CER {scores['grammar']['cer']:.3f})"
+    return f"{line} on {scores['n']} files"
 
 
 def cmd_vsr(args) -> int:
     if args.dataset and not args.root:
         raise UsageError(f"--dataset {args.dataset} needs --root DIR (the dataset's folder)")
     if args.action == "eval" and not args.head:
-        raise UsageError("vsr eval needs --head DIR (a folder written by 'vsr train')")
+        raise UsageError("vsr eval needs --head DIR (a folder written by 'vsr train', or a shipped head's name)")
     if args.beam < 1 or (args.epochs is not None and args.epochs < 1) or args.minutes < 0:
         raise UsageError("--beam and --epochs must be >= 1, --minutes >= 0")
     tokenizer = None
     if args.units != "char":
         if not Path(args.units).is_file():
             raise UsageError(f"--units {args.units}: 'char' or a sentencepiece .model file")
+        if args.grammar:
+            raise UsageError("--grammar needs character units (--units char)")
         tokenizer = vsr.SentencePieceTokenizer(args.units)
+    grammar = vsr.SlotGrammar(GRAMMARS[args.grammar]) if args.grammar else None
     log = lambda m: print(f"synclipmae vsr: {m}", file=sys.stderr)  # noqa: E731
     try:
-        examples = (read_dataset("manifest", args.manifest, multilabel=False) if args.manifest
-                    else read_dataset(args.dataset, args.root))
-        model, model_name = load_checkpoint(args.model, args.device)
+        if args.manifest:
+            examples = read_dataset("manifest", args.manifest, multilabel=False)
+        else:
+            examples = read_dataset(args.dataset, args.root, **({"val_fraction": GRID_VAL_FRACTION}
+                                                                if args.dataset == "grid" else {}))
+        model, model_name = (None, None) if args.inputs == "pixels" and args.action == "train" \
+            else load_checkpoint(args.model, args.device)
         if args.action == "train":
             cfg = vsr.VSRTrainConfig(minutes=args.minutes, seed=args.seed)
+            cfg.head.inputs = args.inputs
             if args.epochs is not None:
                 cfg.epochs = args.epochs
             report = vsr.vsr_train_files(examples, model, args.out, cfg, tokenizer, args.beam, args.backend, log,
-                                         model_name)
+                                         model_name, grammar)
         else:
-            report = vsr.vsr_eval_files(examples, model, args.head, args.beam, args.backend, log)
+            try:
+                head_dir = resolve_head(args.head)
+            except FileNotFoundError as err:
+                raise UsageError(f"--head {err}") from None
+            report = vsr.vsr_eval_files(examples, model, head_dir, args.beam, args.backend, log, grammar)
     except DataError as err:
         print(f"synclipmae vsr: {err}", file=sys.stderr)
         return 1
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
-    scores = f"WER {report['wer']:.3f}, CER {report['cer']:.3f} on {report['n_test']} test files" if "wer" in report \
-        else "no test rows to score"
+        write_json(report, args.json)
+    scores = "; ".join(_rates(report[s], s) for s in ("val", "test") if s in report) or "no val or test rows to score"
     where = f"; head: {args.out}" if args.action == "train" else ""
     print(f"lip reading: {scores}; {len(report['failures'])} files failed{where}")
     return 1 if report["failures"] else 0

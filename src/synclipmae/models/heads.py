@@ -23,6 +23,7 @@ class VSRConfig:
     kernel: int = 5         # default: temporal convolution before the transformer (frames)
     upsample: int = 2       # default: CTC steps per video frame (a phoneme can last ~1.2 frames)
     dropout: float = 0.1    # default: on the input features and before the output layer
+    inputs: str = "z_voc"   # default: what it reads per frame (tasks.vsr.HEAD_INPUTS): z_voc, z_voc+mouth, pixels
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -231,6 +231,14 @@ class SyncLipMAE(nn.Module):
         ids = torch.nonzero(self.mouth_counts < 0.5 * self.mouth_counts.max()).flatten()
         return ids if ids.numel() else None
 
+    def mouth_patches(self) -> torch.Tensor | None:
+        """ids long [Lm] of the mouth region: the patches that lay in the lower-face region in at least
+        half as many training frames as the patch most often there (`mouth_counts`, the complement of
+        `identity_patches`). None for a model that was never trained."""
+        if not bool(self.mouth_counts.any()):
+            return None
+        return torch.nonzero(self.mouth_counts >= 0.5 * self.mouth_counts.max()).flatten()
+
     @torch.no_grad()
     def encode(self, frames: torch.Tensor, audio: torch.Tensor | None = None, chunk: int = 256,
                names: tuple[str, ...] | None = None) -> dict:

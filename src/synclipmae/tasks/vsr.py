@@ -23,19 +23,21 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from synclipmae.config import IMG_SIZE
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
-from synclipmae.media.pipeline import FaceError
+from synclipmae.media.pipeline import FaceError, iter_face_segments
 from synclipmae.models.heads import VSRConfig, VSRHead
-from synclipmae.tasks.features import extract, longest_track
 from synclipmae.train.loop import Budget, fit
 from synclipmae.train.optim import lr_at
+from synclipmae.report import write_json
 from synclipmae.weights import load_weights, save_weights
 
 ALPHABET = " 'abcdefghijklmnopqrstuvwxyz0123456789"  # default character units
 VSR_MIN_LR = 0.05     # default: the schedule's cosine (no warm-up) ends at 5% of VSRTrainConfig.lr
 VSR_GRAD_CLIP = 1.0   # default: gradient norm clip
 VSR_LOG_EVERY = 50    # default: steps between `log` calls
+GRAMMAR_BEAM = 16     # default: the least beam width of grammar-constrained decoding
 
 
 def normalise_text(text: str, alphabet: str = ALPHABET) -> str:
@@ -198,16 +200,55 @@ def ctc_greedy(logp: np.ndarray) -> list[int]:
     return [int(c) for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])]
 
 
-def ctc_beam_search(logp: np.ndarray, beam: int = 8, prune: float = -8.0) -> list[int]:
+class SlotGrammar:
+    """Sentences of exactly one word from each slot, in order (GRID: `GRID_SLOTS`). Characters only:
+    `allowed(text)` is the set of characters that may follow the partial sentence `text`, and
+    `complete(text)` says whether `text` is a whole sentence."""
+
+    def __init__(self, slots):
+        self.slots = [tuple(words) for words in slots]
+        self.prefixes = [{w[:i] for w in words for i in range(len(w))} for words in self.slots]
+
+    def allowed(self, text: str) -> set[str]:
+        words = text.split(" ")
+        slot, partial = len(words) - 1, words[-1]
+        if slot >= len(self.slots) or any(w not in self.slots[i] for i, w in enumerate(words[:-1])):
+            return set()
+        out = {w[len(partial)] for w in self.slots[slot] if len(w) > len(partial) and w.startswith(partial)}
+        if partial in self.slots[slot] and slot + 1 < len(self.slots):
+            out.add(" ")
+        return out
+
+    def complete(self, text: str) -> bool:
+        words = text.split(" ")
+        return len(words) == len(self.slots) and all(w in self.slots[i] for i, w in enumerate(words))
+
+
+def ctc_beam_search(logp: np.ndarray, beam: int = 8, prune: float = -8.0, grammar: SlotGrammar | None = None,
+                    alphabet: str = ALPHABET) -> list[int]:
     """CTC prefix beam search (no language model): logp [T, V+1] -> unit ids of the most probable
-    labelling among the `beam` kept prefixes. Units with log-prob < `prune` at a step are skipped."""
+    labelling among the `beam` kept prefixes. Units with log-prob < `prune` at a step are skipped.
+    With a `grammar` (character units of `alphabet`), a prefix only grows by characters the grammar
+    allows after it, and the answer is the most probable complete sentence (the most probable prefix
+    when no kept prefix is complete)."""
     beams = {(): (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in non-blank)
+    allowed_cache: dict = {}
+
+    def allowed(prefix: tuple) -> set[int] | None:
+        if grammar is None:
+            return None
+        if prefix not in allowed_cache:
+            text = "".join(alphabet[i - 1] for i in prefix)
+            allowed_cache[prefix] = {alphabet.index(c) + 1 for c in grammar.allowed(text) if c in alphabet}
+        return allowed_cache[prefix]
+
     for t in range(logp.shape[0]):
         row = logp[t]
         cands = np.flatnonzero(row > prune)
         nxt: dict = {}
         for prefix, (pb, pnb) in beams.items():
             total = _logaddexp(pb, pnb)
+            ok = allowed(prefix)
             for c in cands:
                 p = float(row[c])
                 if c == 0:
@@ -215,14 +256,20 @@ def ctc_beam_search(logp: np.ndarray, beam: int = 8, prune: float = -8.0) -> lis
                     nxt[prefix] = (_logaddexp(b, total + p), nb)
                     continue
                 last = prefix[-1] if prefix else None
-                new = prefix + (int(c),)
-                b, nb = nxt.get(new, (-math.inf, -math.inf))
-                nxt[new] = (b, _logaddexp(nb, (pb if c == last else total) + p))
                 if c == last:  # a repeat without a blank between stays the same prefix
                     b, nb = nxt.get(prefix, (-math.inf, -math.inf))
                     nxt[prefix] = (b, _logaddexp(nb, pnb + p))
+                if ok is not None and c not in ok:
+                    continue
+                new = prefix + (int(c),)
+                b, nb = nxt.get(new, (-math.inf, -math.inf))
+                nxt[new] = (b, _logaddexp(nb, (pb if c == last else total) + p))
         beams = dict(sorted(nxt.items(), key=lambda kv: -_logaddexp(*kv[1]))[:beam])
-    return list(max(beams.items(), key=lambda kv: _logaddexp(*kv[1]))[0])
+    ranked = sorted(beams.items(), key=lambda kv: -_logaddexp(*kv[1]))
+    if grammar is not None:
+        done = [kv for kv in ranked if grammar.complete("".join(alphabet[i - 1] for i in kv[0]))]
+        ranked = done or ranked
+    return list(ranked[0][0])
 
 
 def snap_to_lexicon(text: str, lexicon) -> str:
@@ -236,9 +283,12 @@ def snap_to_lexicon(text: str, lexicon) -> str:
 
 @torch.no_grad()
 def transcribe(head: VSRHead, tokenizer, features: list[np.ndarray], beam: int = 1, lexicon=None,
-               batch_size: int = 32) -> list[str]:
+               grammar: SlotGrammar | None = None, batch_size: int = 32) -> list[str]:
     """Texts for feature sequences [T_i, D]: greedy (beam=1) or prefix beam search; with `lexicon`
-    (a closed vocabulary) every decoded word is replaced by its nearest lexicon word."""
+    (a closed vocabulary) every decoded word is replaced by its nearest lexicon word; with `grammar`
+    (character units only) the beam search keeps to the grammar's sentences."""
+    if grammar is not None and not isinstance(tokenizer, CharTokenizer):
+        raise ValueError("grammar-constrained decoding needs character units")
     head.eval()
     out = []
     for i in range(0, len(features), batch_size):
@@ -246,7 +296,10 @@ def transcribe(head: VSRHead, tokenizer, features: list[np.ndarray], beam: int =
         x, lengths, _, _ = _batch(features, [[] for _ in features], idx)
         logp, out_len = head(x, lengths)
         for lp, n in zip(logp.float().numpy(), out_len.tolist()):
-            ids = ctc_greedy(lp[:n]) if beam <= 1 else ctc_beam_search(lp[:n], beam)
+            if grammar is not None:
+                ids = ctc_beam_search(lp[:n], beam, grammar=grammar, alphabet=tokenizer.alphabet)
+            else:
+                ids = ctc_greedy(lp[:n]) if beam <= 1 else ctc_beam_search(lp[:n], beam)
             text = tokenizer.decode(ids)
             out.append(snap_to_lexicon(text, lexicon) if lexicon is not None and text else text)
     return out
@@ -285,14 +338,58 @@ def load_vsr(directory) -> tuple[VSRHead, object, dict]:
 
 # ------------------------------------------------------------------------------------------------ files in, report out
 
-def file_sequences(examples, model, backend: str = "auto", progress: bool = True, log=None) -> tuple[list, list]:
-    """z_voc [T, D] of the longest face track of each example's video. Returns (kept, failures):
-    kept [(example, features)], failures [{"path", "error"}] (files that cannot be read or show no face)."""
+HEAD_INPUTS = ("z_voc", "z_voc+mouth", "pixels")
+MOUTH_BOX = (0.5, 0.92, 0.25, 0.75)  # default: the pixel baseline's box (top, bottom, left, right) as shares of
+                                     # the crop: CROP_FRAMING puts the mouth there (a 40 x 48 box at 96 px)
+MOUTH_POOL = 2                       # default: the pixel baseline averages 2 x 2 grey pixels (480 values a frame)
+
+
+def mouth_pixels(crops: np.ndarray) -> np.ndarray:
+    """The pixel baseline's input: uint8 crops [N, S, S, 3] -> grey mouth box, MOUTH_POOL-averaged, in
+    [0, 1]: float32 [N, F]."""
+    S, k = crops.shape[1], MOUTH_POOL
+    top, bottom, left, right = (int(f * S) for f in MOUTH_BOX)
+    h, w = (bottom - top) // k * k, (right - left) // k * k
+    grey = crops[:, top:top + h, left:left + w].astype(np.float32).mean(-1) / 255.0
+    return grey.reshape(len(crops), h // k, k, w // k, k).mean((2, 4)).reshape(len(crops), -1)
+
+
+@torch.no_grad()
+def head_features(model, crops: np.ndarray, inputs: str = "z_voc", chunk: int = 256) -> np.ndarray:
+    """A track's per-frame head inputs float32 [N, F] from its crops uint8 [N, S, S, 3] (`HEAD_INPUTS`):
+    z_voc (the vocal-motion prompt token), z_voc+mouth (with the encoder's output tokens of the mouth
+    patches that z_voc's view keeps, `model.mouth_patches`), or pixels (`mouth_pixels`, no model)."""
+    if inputs not in HEAD_INPUTS:
+        raise ValueError(f"head inputs must be one of {', '.join(HEAD_INPUTS)}, got {inputs!r}")
+    if inputs == "pixels":
+        return mouth_pixels(crops)
+    device = next(model.parameters()).device
+    view = model.motion_patches()
+    view = torch.arange(model.num_patches) if view is None else view
+    mouth = model.mouth_patches() if inputs == "z_voc+mouth" else None
+    if inputs == "z_voc+mouth" and mouth is None:
+        raise ValueError("z_voc+mouth needs a trained encoder (its mouth_counts say where the mouth is)")
+    picked = None if mouth is None else torch.nonzero(torch.isin(view, mouth)).flatten().to(device)
+    out = []
+    for i in range(0, len(crops), chunk):
+        x = model.input_patches(model.to_unit(torch.from_numpy(np.ascontiguousarray(crops[i:i + chunk])).to(device)))
+        tokens = model.encode_patches(x, view.to(device)[None].expand(x.shape[0], -1))
+        parts = [tokens["z_voc"]] + ([] if picked is None else [tokens["patches"][:, picked].flatten(1)])
+        out.append(torch.cat(parts, 1).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+def file_crops(examples, size: int, backend: str = "auto", progress: bool = True, log=None) -> tuple[list, list]:
+    """The longest face track's crops uint8 [N, size, size, 3] of each example's video (decode -> faces
+    -> crops, as `sync` reads). Returns (kept [(example, crops)], failures [{"path", "error"}])."""
     kept, failures = [], []
-    for ex in tqdm(examples, desc="features", unit="file", disable=not progress, leave=False):
+    for ex in tqdm(examples, desc="faces", unit="file", disable=not progress, leave=False):
         try:
-            track = longest_track(extract(ex.path, model, backend=backend, with_audio=False))
-            kept.append((ex, track.tokens["z_voc"]))
+            tracks = [tc for seg in iter_face_segments(ex.path, size, need_audio=False, backend=backend)
+                      for tc in seg.tracks]
+            if not tracks:
+                raise FaceError(f"{Path(ex.path).name}: no face found")
+            kept.append((ex, max(tracks, key=len).crops))
         except (MediaError, FaceError) as err:
             failures.append({"path": str(ex.path), "error": one_line(err)})
             if log is not None:
@@ -300,38 +397,60 @@ def file_sequences(examples, model, backend: str = "auto", progress: bool = True
     return kept, failures
 
 
+def split_rows(rows: list) -> dict:
+    """[(example, x)] -> {"train", "val", "test": [(example, x)]}; rows without a split train."""
+    out = {"train": [], "val": [], "test": []}
+    for ex, x in rows:
+        out[ex.split if ex.split in out else "train"].append((ex, x))
+    return out
+
+
+def score_rows(head, tok, rows: list, beam: int = 8, grammar: SlotGrammar | None = None) -> dict:
+    """WER / CER of a head on [(example, features)]: plain decoding (`beam`; 1 = greedy) and, with a
+    grammar, grammar-constrained decoding; with every transcript."""
+    refs = [ex.label for ex, _ in rows]
+    feats = [f for _, f in rows]
+    hyps = transcribe(head, tok, feats, beam=beam)
+    out = {**error_rates(refs, hyps), "beam": beam, "n": len(rows)}
+    constrained = transcribe(head, tok, feats, beam=max(beam, GRAMMAR_BEAM), grammar=grammar) if grammar else None
+    if constrained is not None:
+        out["grammar"] = error_rates(refs, constrained)
+    out["utterances"] = [{"path": str(ex.path), "reference": normalise_text(r), "hypothesis": h,
+                          **({"grammar": constrained[i]} if constrained else {})}
+                         for i, ((ex, _), r, h) in enumerate(zip(rows, refs, hyps))]
+    return out
+
+
 def vsr_train_files(examples, model, out_dir, cfg: VSRTrainConfig | None = None, tokenizer=None, beam: int = 8,
-                    backend: str = "auto", log=None, model_name: str | None = None) -> dict:
+                    backend: str = "auto", log=None, model_name: str | None = None,
+                    grammar: SlotGrammar | None = None) -> dict:
     """Train a lip-reading head on the "train" rows (all rows when none has a split), save it in
-    out_dir and, when there are "test" rows, score them. Writes out_dir/vsr.json; returns it."""
+    out_dir and score the "val" and "test" rows there are. Writes out_dir/vsr.json; returns it."""
     cfg = cfg or VSRTrainConfig()
-    kept, failures = file_sequences(examples, model, backend, log=log)
-    train = [(ex, f) for ex, f in kept if ex.split in ("train", None)]
-    test = [(ex, f) for ex, f in kept if ex.split == "test"]
-    if not train:
+    size = model.cfg.model.img_size if model is not None else IMG_SIZE
+    kept, failures = file_crops(examples, size, backend, log=log)
+    rows = split_rows([(ex, head_features(model, c, cfg.head.inputs)) for ex, c in kept])
+    if not rows["train"]:
         raise ValueError("no training utterance could be read (see the failures above)")
-    head, tok = train_vsr([f for _, f in train], [ex.label for ex, _ in train], cfg, tokenizer, progress=True)
-    save_vsr(head, tok, out_dir, extra={"encoder": model_name})
-    report = {"head": str(out_dir), "n_train": len(train), "n_test": len(test), "failures": failures}
-    if test:
-        report.update(_score(head, tok, test, beam))
-    (Path(out_dir) / "vsr.json").write_text(json.dumps(report, indent=1) + "\n")
+    head, tok = train_vsr([f for _, f in rows["train"]], [ex.label for ex, _ in rows["train"]], cfg, tokenizer,
+                          progress=True)
+    save_vsr(head, tok, out_dir, extra={"encoder": model_name if cfg.head.inputs != "pixels" else None})
+    report = {"head": str(out_dir), "inputs": cfg.head.inputs, "n_train": len(rows["train"]), "failures": failures}
+    for split in ("val", "test"):
+        if rows[split]:
+            report[split] = score_rows(head, tok, rows[split], beam, grammar)
+    write_json(report, Path(out_dir) / "vsr.json")
     return report
 
 
-def vsr_eval_files(examples, model, head_dir, beam: int = 8, backend: str = "auto", log=None) -> dict:
+def vsr_eval_files(examples, model, head_dir, beam: int = 8, backend: str = "auto", log=None,
+                   grammar: SlotGrammar | None = None) -> dict:
     """Score a saved head on the "test" rows (all rows when none has a split)."""
     head, tok, _ = load_vsr(head_dir)
-    kept, failures = file_sequences(examples, model, backend, log=log)
-    test = [(ex, f) for ex, f in kept if ex.split in ("test", None)] or kept
+    kept, failures = file_crops(examples, model.cfg.model.img_size, backend, log=log)
+    rows = split_rows([(ex, head_features(model, c, head.cfg.inputs)) for ex, c in kept])
+    test = rows["test"] or rows["train"] + rows["val"]
     if not test:
         raise ValueError("no test utterance could be read (see the failures above)")
-    return {"head": str(head_dir), "n_test": len(test), "failures": failures, **_score(head, tok, test, beam)}
-
-
-def _score(head, tok, rows, beam: int) -> dict:
-    refs = [ex.label for ex, _ in rows]
-    hyps = transcribe(head, tok, [f for _, f in rows], beam=beam)
-    return {**error_rates(refs, hyps), "beam": beam,
-            "utterances": [{"path": str(ex.path), "reference": normalise_text(r), "hypothesis": h}
-                           for (ex, _), r, h in zip(rows, refs, hyps)]}
+    return {"head": str(head_dir), "inputs": head.cfg.inputs, "failures": failures,
+            "test": score_rows(head, tok, test, beam, grammar)}
