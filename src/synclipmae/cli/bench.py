@@ -98,7 +98,8 @@ def cmd_bench_vsr(args) -> int:
         raise UsageError(str(err)) from None
     log = lambda m: print(f"synclipmae bench: {m}", file=sys.stderr)  # noqa: E731
     size = first.cfg.model.img_size if first is not None else IMG_SIZE
-    result = bench_vsr(examples, encoders, cfg, beam=args.beam, grammar=SlotGrammar(GRID_SLOTS), size=size, log=log)
+    result = bench_vsr(examples, encoders, cfg, beam=args.beam, grammar=SlotGrammar(GRID_SLOTS), size=size,
+                       heads_dir=Path(args.out) / "heads", log=log)
     out = Path(args.out)
     write_json(result, out / "vsr_bench.json")
     tables = "\n\n".join(vsr_table(result, split) for split in ("test", "val"))

@@ -229,8 +229,8 @@ def ctc_beam_search(logp: np.ndarray, beam: int = 8, prune: float = -8.0, gramma
     """CTC prefix beam search (no language model): logp [T, V+1] -> unit ids of the most probable
     labelling among the `beam` kept prefixes. Units with log-prob < `prune` at a step are skipped.
     With a `grammar` (character units of `alphabet`), a prefix only grows by characters the grammar
-    allows after it, and the answer is the most probable complete sentence (the most probable prefix
-    when no kept prefix is complete)."""
+    allows after it (whatever its log-prob), and the answer is the most probable complete sentence (the
+    most probable prefix when no kept prefix is complete)."""
     beams = {(): (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in non-blank)
     allowed_cache: dict = {}
 
@@ -249,13 +249,15 @@ def ctc_beam_search(logp: np.ndarray, beam: int = 8, prune: float = -8.0, gramma
         for prefix, (pb, pnb) in beams.items():
             total = _logaddexp(pb, pnb)
             ok = allowed(prefix)
-            for c in cands:
+            last = prefix[-1] if prefix else None
+            # with a grammar the blank, the last unit (held) and every allowed unit stay candidates, so
+            # the beam never empties
+            for c in (cands if ok is None else sorted({0, *ok, *([last] if last else [])})):
                 p = float(row[c])
                 if c == 0:
                     b, nb = nxt.get(prefix, (-math.inf, -math.inf))
                     nxt[prefix] = (_logaddexp(b, total + p), nb)
                     continue
-                last = prefix[-1] if prefix else None
                 if c == last:  # a repeat without a blank between stays the same prefix
                     b, nb = nxt.get(prefix, (-math.inf, -math.inf))
                     nxt[prefix] = (b, _logaddexp(nb, pnb + p))

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import torch
 
 from synclipmae.config import IMG_SIZE
 from synclipmae.models.synclipmae import SyncLipMAE
 from synclipmae.report import markdown_table
-from synclipmae.tasks.vsr import (SlotGrammar, VSRTrainConfig, file_crops, head_features, score_rows, split_rows,
-                                  train_vsr)
+from synclipmae.tasks.vsr import (SlotGrammar, VSRTrainConfig, file_crops, head_features, save_vsr, score_rows,
+                                  split_rows, train_vsr)
 
 RANDOM = "random"   # the encoder spec of a random-init model (the first checkpoint's architecture)
 PIXELS = "pixels"   # the pixel baseline: no encoder
@@ -40,9 +41,10 @@ def random_like(model: SyncLipMAE, seed: int = 0) -> SyncLipMAE:
 
 
 def bench_vsr(examples, encoders: dict, cfg: VSRTrainConfig, beam: int = 8, grammar: SlotGrammar | None = None,
-              backend: str = "auto", size: int = IMG_SIZE, log=None) -> dict:
+              backend: str = "auto", size: int = IMG_SIZE, heads_dir=None, log=None) -> dict:
     """encoders: {name: SyncLipMAE, or None for the pixel baseline}. Returns the result dict (see the
-    module docstring): {"encoders": {name: {"inputs", "train_s", "n_train", "val", "test"}}, "failures"}."""
+    module docstring): {"encoders": {name: {"inputs", "train_s", "n_train", "val", "test", "head"}},
+    "failures"}. heads_dir: each head is saved in heads_dir/K-NAME (K: the encoder's place)."""
     kept, failures = file_crops(examples, size, backend, log=log)
     result = {"encoders": {}, "failures": failures, "head": cfg.head.to_dict(), "epochs": cfg.epochs,
               "minutes": cfg.minutes, "beam": beam, "grammar": grammar is not None}
@@ -56,6 +58,9 @@ def bench_vsr(examples, encoders: dict, cfg: VSRTrainConfig, beam: int = 8, gram
         head, tok = train_vsr([f for _, f in rows["train"]], [ex.label for ex, _ in rows["train"]], run, progress=True)
         entry = {"inputs": run.head.inputs, "train_s": round(time.perf_counter() - started, 1),
                  "n_train": len(rows["train"])}
+        if heads_dir is not None:
+            folder = Path(heads_dir) / f"{len(result['encoders'])}-{Path(name).name}"
+            entry["head"] = str(save_vsr(head, tok, folder, extra={"encoder": name if model is not None else None}))
         for split in ("val", "test"):
             if rows[split]:
                 entry[split] = score_rows(head, tok, rows[split], beam, grammar)
