@@ -167,12 +167,13 @@ class Worker:
         self.proc.start()
         child.close()
         self.starts += 1
-        while not self.conn.poll(self.poll_s):
-            if not self.proc.is_alive():
-                code = self.proc.exitcode
-                self._stop()
-                raise SetupError(f"the worker died while starting ({_signal_name(code)})")
-        kind, message = self.conn.recv()
+        while not self.conn.poll(self.poll_s) and self.proc.is_alive():
+            pass
+        try:
+            kind, message = self.conn.recv()
+        except (EOFError, OSError):  # it died before answering
+            self.proc.join(1)
+            kind, message = "died", f"the worker died while starting ({_signal_name(self.proc.exitcode)})"
         if kind != "ready":
             self._stop()
             raise SetupError(message)
