@@ -220,14 +220,14 @@ class Worker:
                 raise Timeout(f"timeout: no result after {timeout:.0f} s")
 
     def close(self) -> None:
-        """Ask the child to finish, and kill it if it does not within a few seconds."""
+        """Ask the child to finish, and kill it if it has not within a second (it is busy: Ctrl-C)."""
         if self.proc is None:
             return
         try:
             self.conn.send(None)
         except (OSError, ValueError):
             pass
-        self.proc.join(5)
+        self.proc.join(1)
         self._stop()
 
     def __enter__(self):
