@@ -191,7 +191,10 @@ class Worker:
         kills the child or raises, and `SetupError` when the child cannot start."""
         if self.proc is None:
             self._start()
-        self.conn.send((fn, item))
+        try:
+            self.conn.send((fn, item))
+        except OSError:
+            pass  # the child has died since its last item: found out below
         started, peak = time.monotonic(), 0
         while True:
             if self.conn.poll(self.poll_s):
@@ -217,7 +220,7 @@ class Worker:
                                   f"({rss / 2**30:.2f} GB resident after {took:.1f} s)")
             if timeout is not None and took > timeout:
                 self._stop()
-                raise Timeout(f"timeout: no result after {timeout:.0f} s")
+                raise Timeout(f"timeout: no result after {round(timeout, 1):g} s")
 
     def close(self) -> None:
         """Ask the child to finish, and kill it if it has not within a second (it is busy: Ctrl-C)."""
