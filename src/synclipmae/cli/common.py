@@ -50,13 +50,13 @@ def add_limit_options(p) -> None:
 
 def limits_from(args) -> Limits | None:
     """The limits the options ask for, or None when none was given (`Limits()` are the defaults)."""
-    given = {"base_s": args.timeout, "per_second": args.timeout_per_second, "memory_gb": args.max_memory}
-    given = {k: v for k, v in given.items() if v is not None}
-    for k, v in given.items():
-        if v < 0:
-            flag = {"base_s": "--timeout", "per_second": "--timeout-per-second", "memory_gb": "--max-memory"}[k]
+    given = {"base_s": ("--timeout", args.timeout), "per_second": ("--timeout-per-second", args.timeout_per_second),
+             "memory_gb": ("--max-memory", args.max_memory)}
+    for flag, value in given.values():
+        if value is not None and value < 0:
             raise UsageError(f"{flag} must be >= 0")
-    return Limits(**given) if given else None
+    chosen = {field: value for field, (_, value) in given.items() if value is not None}
+    return Limits(**chosen) if chosen else None
 
 
 def checkpoint_name(path: str | None) -> tuple[Path, str]:
