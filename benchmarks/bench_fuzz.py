@@ -9,7 +9,7 @@
 2. Ten damaged copies of each (`CORRUPTIONS`): truncated to 10% and 60%, 64 flipped bytes (two seeds),
    an 8 KB block zeroed at 25% and 50%, two 16 KB chunks swapped, the first 64 bytes zeroed (a
    damaged header), 4 KB of random bytes appended, 32 bytes flipped in the first 1%.
-3. Each untouched file is scored alone (`synclipmae sync FILE`, one process each), then everything
+3. Each untouched file is scored alone (`sync_file`, what `synclipmae sync FILE` runs), then everything
    runs as ONE batch, as users run it: `synclipmae sync OUT/files --json OUT/batch.jsonl`. While it
    runs, the batch's JSON lines are timestamped as they arrive, which gives each file's time.
 4. Report: inputs and records, tracebacks on stderr, timeouts (hangs), the failures by reason, the
@@ -156,10 +156,11 @@ def main() -> None:
     good, bad = make_files(out / "files", args.seconds)
     print(f"{len(good)} untouched files ({len(SOURCES)} clips x {len(CONTAINERS)} containers), {len(bad)} damaged")
 
-    alone = {}
-    for path in good:  # each untouched file alone, one process each
-        run = subprocess.run(sync_cli(str(path), *model), capture_output=True, text=True)
-        alone[str(path)] = json.loads(run.stdout.strip().splitlines()[-1])
+    from synclipmae.cli.common import load_checkpoint
+    from synclipmae.tasks.sync import sync_file
+
+    net, name = load_checkpoint(args.model, "cpu")
+    alone = {str(p): sync_file(p, net, model_name=name) for p in good}  # what `synclipmae sync FILE` runs
     not_ok = [Path(p).name for p, r in alone.items() if r["status"] != "ok"]
     print(f"scored alone: {len(good) - len(not_ok)} of {len(good)} ok" + (f" (not ok: {not_ok})" if not_ok else ""))
 
