@@ -8,6 +8,7 @@ frames (mediapipe finds their face) written with PyAV at the rates and layouts e
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -401,6 +402,33 @@ def test_cli_batch_resumes_after_a_kill_and_splits_across_jobs(ckpt, talk, tmp_p
     assert sorted(names) == ["a.mp4", "b_bad.mp4", "c.mp4"]            # each input in exactly one job
 
 
+def test_cli_batch_outlives_a_file_that_hangs_the_demuxer(ckpt, talk, tmp_path, capsys):
+    """A concat script named .mp4 whose part is a named pipe nobody writes: opening it blocks in
+    FFmpeg's demuxer for ever. It gets a timeout record; the worker is killed and restarted, so the
+    good file after it is scored."""
+    folder = two_good_one_bad(talk, tmp_path / "in")
+    os.mkfifo(folder / "nobody_writes")  # no video suffix: not an input itself
+    (folder / "b_hang.mp4").write_text("ffconcat version 1.0\nfile nobody_writes\n")
+    out = tmp_path / "r.jsonl"
+    assert cli(["sync", str(folder), "--model", str(ckpt), "--json", str(out), "--timeout", "3",
+                "--timeout-per-second", "4"]) == 1
+    records = {Path(r["input"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert [records[n]["status"] for n in ("a.mp4", "b_bad.mp4", "b_hang.mp4", "c.mp4")] == ["ok", "error", "error", "ok"]
+    for r in records.values():
+        check_record(r)
+    assert records["b_hang.mp4"]["error"].startswith("b_hang.mp4: timeout: ")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "2 of 4 inputs ok" in err and "1 timeout: " in err
+
+
+def test_cli_memory_bound_gives_a_memory_record(ckpt, good_mp4, capsys):
+    """A bound below what the worker holds once its model is loaded: the file gets a memory record."""
+    assert cli(["sync", str(good_mp4), "--model", str(ckpt), "--max-memory", "0.01"]) == 1
+    record = json.loads(capsys.readouterr().out)
+    check_record(record)
+    assert record["status"] == "error" and record["error"].startswith("talk.mp4: memory: over the limit of 0.01 GB")
+
+
 def test_cli_one_file_json_on_stdout_plot_and_fix(ckpt, good_mp4, tmp_path, capsys):
     rc = cli(["sync", str(good_mp4), "--model", str(ckpt), "--plot", str(tmp_path / "one.png"),
                "--fix", str(tmp_path / "one_fixed.mp4")])
@@ -446,6 +474,7 @@ def test_cli_text_list_of_paths(ckpt, good_mp4, tmp_path, capsys):
     (["sync", "{empty_dir}", "--model", "{ckpt}"], "no video files"),
     (["sync", "{good}", "--model", "{ckpt}", "--max-offset", "0"], "--max-offset"),
     (["sync", "{good}", "--model", "{ckpt}", "--shard-index", "2", "--num-shards", "2"], "--shard-index"),
+    (["sync", "{good}", "--model", "{ckpt}", "--timeout", "-1"], "--timeout must be >= 0"),
 ])
 def test_cli_bad_usage_exits_2_with_one_line(argv, message, ckpt, good_mp4, tmp_path, capsys):
     (tmp_path / "empty").mkdir()

@@ -9,17 +9,20 @@ import re
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
 
-from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
-from synclipmae.media.decode import MediaError, load_audio
+from synclipmae.cli.common import (UsageError, add_command, add_face_options, add_limit_options, checkpoint_name,
+                                   limits_from, load_checkpoint)
+from synclipmae.isolate import Limits, SetupError, Timeout, Worker, WorkerError
+from synclipmae.media.decode import MediaError, load_audio, probe
 from synclipmae.media.pipeline import expand_inputs
 from synclipmae.media.rewrite import FIX_SUFFIXES, fix_offset
 from synclipmae.report import plot_record, read_records
 from synclipmae.tasks.features import extract, save_features
-from synclipmae.tasks.sync import MAX_OFFSET, main_track, sync_file
+from synclipmae.tasks.sync import MAX_OFFSET, main_track, new_record, sync_file
 from synclipmae.timing import TIMING
 
 
@@ -43,6 +46,9 @@ def add_sync(sub) -> None:
         synclipmae sync dubbed.mp4 --model CKPT --audio new_voice.wav --fix dubbed_synced.mp4
         # a dataset: re-run the same command after a crash to go on; a job array splits the list
         synclipmae sync list.txt --json sync-$SLURM_ARRAY_TASK_ID.jsonl --shard-index $SLURM_ARRAY_TASK_ID --num-shards 16
+        # a batch scores each file in a worker process: one that takes over 60 s + 3 s per second of video,
+        # or over 4 GB, gets an error record ("timeout: ...", "memory: ...") and the batch goes on
+        synclipmae sync videos/ --json sync.jsonl --timeout 60 --timeout-per-second 3 --max-memory 4
         # offset > 0: the audio is late by that many 25 fps frames (offset_ms = 40 x offset);
         # --fix moves the audio earlier by offset_ms. docs/sync.md explains every number.""")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
@@ -62,9 +68,66 @@ def add_sync(sub) -> None:
                                                     "(several inputs: a folder)")
     p.add_argument("--max-offset", type=int, default=None, help="offsets searched, in frames each way (default: 15)")
     add_face_options(p)
+    add_limit_options(p)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster on CPUs with AVX512-BF16/AMX and "
                                                        "on GPUs; distances change in the third decimal")
     p.set_defaults(run=cmd_sync)
+
+
+# A batch scores each input in an `isolate.Worker` (a child process that loads the model once), so an
+# input that hangs the demuxer, eats the memory or crashes the decoder costs one error record, not the
+# batch; one input with no limit given is scored here, without the worker's start (a second or two).
+
+
+def _load_scorer(model: str | None, device: str, audio_path: str | None) -> dict:
+    """The scorer's state, built once (in the worker, or here): the model, its name and the --audio samples."""
+    net, name = load_checkpoint(model, device)
+    audio = None
+    if audio_path:
+        try:
+            audio = load_audio(audio_path)  # once for all inputs
+        except MediaError:
+            pass  # sync_file re-reads it, so every input fails with its reason
+    return {"model": net, "name": name, "audio": audio, "audio_path": audio_path}
+
+
+def _score(state: dict, job: tuple) -> dict:
+    path, options = job
+    return sync_file(path, state["model"], audio_path=state["audio_path"] if state["audio"] is None else None,
+                     audio=state["audio"], model_name=state["name"], **options)
+
+
+MIN_BYTES_PER_S = 1000  # default: a damaged header's duration counts for at most 1 kB of file a second (8 kbit/s)
+
+
+def _duration(_state, path) -> float | None:
+    """The file's declared duration in seconds, but no more than its size allows at `MIN_BYTES_PER_S`
+    (a damaged header may declare days); None when unknown or unreadable (sync_file says why)."""
+    try:
+        info = probe(path)
+    except MediaError:
+        return None
+    return None if info["duration_s"] is None else min(info["duration_s"], info["size_bytes"] / MIN_BYTES_PER_S)
+
+
+def score_isolated(worker: Worker, path: Path, job: tuple, limits: Limits, model_name: str) -> dict:
+    """`_score` in the worker within `limits`: the file's record, or an error record saying which limit it hit."""
+    def failed(error: str) -> dict:
+        return new_record(path, model_name, error=f"{path.name}: {error}")
+
+    try:
+        duration = worker.run(_duration, path, timeout=limits.base_s)
+    except Timeout:
+        return failed(f"timeout: reading the file's header took over {limits.base_s:g} s")
+    except WorkerError as err:
+        return failed(f"{err} (reading the file's header)")
+    try:
+        return worker.run(_score, job, timeout=limits.seconds(duration))
+    except Timeout as err:
+        return failed(f"{err} (the limit: --timeout {limits.base_s:g} s + --timeout-per-second "
+                      f"{limits.per_second:g} x {duration or 0:.1f} s of media)")
+    except WorkerError as err:
+        return failed(f"{err}")
 
 
 def cmd_sync(args) -> int:
@@ -86,13 +149,10 @@ def cmd_sync(args) -> int:
             raise UsageError(f"--fix {args.fix}: with {len(inputs)} inputs, --fix names a folder")
     elif args.fix and Path(args.fix).suffix.lower() not in FIX_SUFFIXES:
         raise UsageError(f"--fix {args.fix}: the output must be one of {', '.join(FIX_SUFFIXES)}")
-    model, model_name = load_checkpoint(args.model, args.device)
-    audio = None
-    if args.audio:
-        try:
-            audio = load_audio(args.audio)  # once for all inputs
-        except MediaError:
-            pass
+    limits = limits_from(args)
+    model_name = checkpoint_name(args.model)[1]  # a bad --model fails here, before any input
+    load = partial(_load_scorer, args.model, args.device, args.audio)
+    options = dict(max_offset=K, backend=args.backend, bf16=args.bf16)
     done: dict[str, dict] = {}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -104,12 +164,19 @@ def cmd_sync(args) -> int:
     out = open(args.json, "a", encoding="utf-8") if args.json else None  # noqa: SIM115 - closed below
     reasons: Counter = Counter(failure_reason(r) for p in inputs if (r := done.get(str(p))) and r.get("status") != "ok")
     scored, video_s, started = 0, 0.0, time.perf_counter()
+    isolated = len(inputs) > 1 or limits is not None
+    state = worker = None
     try:
+        if isolated and todo:
+            worker = Worker(load, max_memory=(limits or Limits()).memory())
+        elif todo:
+            state = load()
         bar = tqdm(todo, desc="sync", unit="file", file=sys.stderr, disable=None)
         for i, path in bar:
-            # an --audio file that cannot be read fails every input with its reason (sync_file re-reads it)
-            record = sync_file(path, model, audio_path=args.audio if audio is None else None, audio=audio,
-                               max_offset=K, backend=args.backend, model_name=model_name, bf16=args.bf16)
+            if worker is not None:
+                record = score_isolated(worker, path, (path, options), limits or Limits(), model_name)
+            else:
+                record = _score(state, (path, options))
             if record["status"] == "ok" and args.plot:
                 png = Path(args.plot)
                 if len(inputs) > 1:
@@ -137,7 +204,11 @@ def cmd_sync(args) -> int:
                 tqdm.write(f"synclipmae sync: {record['error']}", file=sys.stderr)
             bar.set_postfix(failed=sum(reasons.values()), refresh=False)
         bar.close()
+    except SetupError as err:  # the model (or its worker) cannot start: a usage error, nothing scored
+        raise UsageError(str(err)) from None
     finally:
+        if worker is not None:
+            worker.close()
         if out is not None:
             out.close()
     failed = sum(reasons.values())

@@ -133,6 +133,13 @@ def _autocast(model, bf16: bool):
     return torch.autocast(_device(model).type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
+def new_record(path, model_name: str | None = None, error: str | None = None) -> dict:
+    """A §7 record with nothing scored yet: status "ok", or "error" with `error` (one line) when given."""
+    return {"input": str(path), "status": "error" if error else "ok", "error": error, "fps_in": None, "frames": 0,
+            "faceless_frames": 0, "tracks": [], "model": model_name, "version": __version__, "backend": None,
+            "warnings": [], "short_tracks": []}
+
+
 def sync_file(path, model, audio_path=None, audio: np.ndarray | None = None, max_offset: int = MAX_OFFSET,
               backend: str = "auto", model_name: str | None = None, segment_s: float = SEGMENT_S,
               bf16: bool = False) -> dict:
@@ -147,9 +154,7 @@ def sync_file(path, model, audio_path=None, audio: np.ndarray | None = None, max
     tracks [{track, start_frame, end_frame, offset_frames, offset_ms, confidence, min_distance,
     distances[2K+1], scored_frames, local_offsets}], model, version; plus backend, warnings (list of
     one-line notes) and short_tracks (tracks too short to score: {track, start_frame, end_frame, error})."""
-    record = {"input": str(path), "status": "ok", "error": None, "fps_in": None, "frames": 0, "faceless_frames": 0,
-              "tracks": [], "model": model_name, "version": __version__, "backend": None, "warnings": [],
-              "short_tracks": []}
+    record = new_record(path, model_name)
     K = max_offset
     try:
         if audio is None and audio_path is not None:
