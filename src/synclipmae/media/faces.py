@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,15 +53,28 @@ _BACKEND_DEFAULTS = {
 # optional dependencies
 
 
-def _mediapipe_solutions():
-    """The `mediapipe.solutions` module, or None when mediapipe cannot be imported."""
+def _import_mediapipe(out: list) -> None:
     try:
         import mediapipe.python.solutions.face_detection  # noqa: F401, PLC0415
         import mediapipe.python.solutions.face_mesh  # noqa: F401, PLC0415
         from mediapipe.python import solutions  # noqa: PLC0415
     except Exception:  # ImportError, or a binary incompatibility raised as another error
-        return None
-    return solutions
+        return
+    out.append(solutions)
+
+
+def _mediapipe_solutions():
+    """The `mediapipe.solutions` module, or None when mediapipe cannot be imported.
+
+    The import runs on a thread of its own. mediapipe keeps an ImportError it catches while importing
+    (`audio_record.sd_error`, sounddevice missing), and that error's traceback holds every frame of the
+    stack that imported mediapipe: imported from `track_faces`, it kept the first segment's decoded
+    frames (hundreds of MB) alive for the life of the process (issue 22). A thread's stack holds none."""
+    out: list = []
+    loader = threading.Thread(target=_import_mediapipe, args=(out,), name="import-mediapipe")
+    loader.start()
+    loader.join()
+    return out[0] if out else None
 
 
 def available_backends() -> list[str]:
