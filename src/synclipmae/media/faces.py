@@ -476,7 +476,8 @@ def track_faces(frames: np.ndarray, backend: str = "auto", min_track_frames: int
     for a, b in shots:
         which.update((a, b - 1))
     known = {t: v for t, v in (detections or {}).items() if t in which}
-    dets = {**known, **_detect(frames, sorted(which - known.keys()), backend, max_side, d["min_score"])}
+    todo = sorted(which - known.keys())  # none when every frame was detected while decoding
+    dets = {**known, **(_detect(frames, todo, backend, max_side, d["min_score"]) if todo else {})}
     gap = max(max_gap, detect_every)  # a skipped stretch is not a gap
     tracks: list[FaceTrack] = []
     for obs in _link(dets, shots, gap, iou_threshold):
