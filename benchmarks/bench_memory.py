@@ -83,8 +83,10 @@ def main() -> None:
     for minutes in [float(m) for m in args.minutes.split(",")]:
         times = max(1, round(minutes * 60 / clip_s))
         path = folder / f"{Path(args.input).stem}_x{times}.mp4"
-        if not path.is_file():
-            loop_copy(Path(args.input), path, times)
+        if not path.is_file():  # written under another name first: a run killed mid-copy leaves no half file
+            part = path.with_name(f"{path.stem}.part{path.suffix}")
+            loop_copy(Path(args.input), part, times)
+            part.replace(path)
         seconds = float(probe(path)["duration_s"])
         out = folder / f"{path.stem}.jsonl"
         out.unlink(missing_ok=True)
