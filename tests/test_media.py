@@ -411,6 +411,26 @@ def test_detect_every_interpolates(scripted):
     assert len(boxes) == 31 and boxes[1] is None and boxes[5].shape == (1, 4)
 
 
+def test_detections_made_while_decoding_are_not_run_again(scripted):
+    """`track_faces(detections=)`: frames already detected (as `decode_and_track` does while a segment
+    decodes) are not detected again, and the tracks are the same."""
+    from synclipmae.media.faces import FaceDetector, track_faces
+
+    det = scripted(lambda t: [] if 12 <= t < 15 else [[20 + t, 30, 60 + t, 70]])
+    frames = scripted_frames(40, cut_at=25)
+    whole = track_faces(frames, max_side=None, min_track_frames=5, min_track_score=0)
+    with FaceDetector(max_side=None) as early:
+        found = {t: early(frames[t]) for t in range(0, 30, early.every)}  # the first 30 frames "decoded"
+    det.calls = 0
+    given = track_faces(frames, max_side=None, min_track_frames=5, min_track_score=0, detections=found)
+    # haar: every 2nd frame from 30, the second shot's first frame (25) and the last frame (39)
+    assert det.calls == len(range(30, 40, 2)) + 2
+    assert [(tr.start_frame, tr.end_frame) for tr in given.tracks] == [(tr.start_frame, tr.end_frame)
+                                                                       for tr in whole.tracks]
+    for a, b in zip(given.tracks, whole.tracks):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+
+
 def test_auto_backend_falls_back_to_haar(monkeypatch):
     pytest.importorskip("cv2", reason="face detection needs opencv-python-headless (the [faces] extra)")
     from synclipmae.media import faces

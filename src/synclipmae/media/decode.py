@@ -488,7 +488,8 @@ def load_audio(path: str | os.PathLike, allow_partial: bool = False, timing: AVT
 
 def decode(path: str | os.PathLike, max_side: int | None = None, start_s: float = 0.0,
            duration_s: float | None = None, need_audio: bool = False, with_audio: bool = True,
-           min_frames: int = 1, allow_partial: bool = False, timing: AVTiming = TIMING) -> Decoded:
+           min_frames: int = 1, allow_partial: bool = False, timing: AVTiming = TIMING,
+           on_frame=None) -> Decoded:
     """Decode `path` to frames on the `timing.fps` timeline and the matching mono audio.
 
     max_side: downscale on decode so that max(H, W) <= max_side (aspect kept; `meta["scale"]` is
@@ -500,6 +501,8 @@ def decode(path: str | os.PathLike, max_side: int | None = None, start_s: float 
     min_frames: raise `MediaError` ("too short") when fewer output frames than this are available.
     allow_partial: keep the readable prefix of a corrupt or truncated file (noted in
         `meta["decode_error"]`) instead of raising `MediaError`.
+    on_frame: called with each output frame (uint8 [H, W, 3], to read, not to change) as soon as it is
+        decoded, in order, so a caller can work on the first frames while the rest decode.
 
     meta: source, start_s, duration_s (of the output), duration_in_s (source video), frames_in,
     fps_in, width, height (source, after rotation), out_width, out_height, scale, rotation (degrees
@@ -533,6 +536,8 @@ def decode(path: str | os.PathLike, max_side: int | None = None, start_s: float 
                 buf = grown
             buf[T] = rgb
             T += 1
+            if on_frame is not None:
+                on_frame(rgb)
         codec = reader.stream.codec_context.name
     finally:
         container.close()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +35,7 @@ import numpy as np
 from synclipmae.media.tracks import (FACES_EXTRA, MESH_POINTS, FaceResult, FaceTrack, box_area, box_iou, crop_square,
                                      import_cv2, resize_image)
 
-__all__ = ["detect_faces", "track_faces", "available_backends"]
+__all__ = ["FaceDetector", "detect_faces", "track_faces", "available_backends"]
 
 MEDIAPIPE_EXTRA = ("pip install --no-deps mediapipe==0.10.21 && "
                    "pip install 'protobuf>=4.25.3,<5' absl-py attrs flatbuffers")
@@ -52,15 +53,28 @@ _BACKEND_DEFAULTS = {
 # optional dependencies
 
 
-def _mediapipe_solutions():
-    """The `mediapipe.solutions` module, or None when mediapipe cannot be imported."""
+def _import_mediapipe(out: list) -> None:
     try:
         import mediapipe.python.solutions.face_detection  # noqa: F401, PLC0415
         import mediapipe.python.solutions.face_mesh  # noqa: F401, PLC0415
         from mediapipe.python import solutions  # noqa: PLC0415
     except Exception:  # ImportError, or a binary incompatibility raised as another error
-        return None
-    return solutions
+        return
+    out.append(solutions)
+
+
+def _mediapipe_solutions():
+    """The `mediapipe.solutions` module, or None when mediapipe cannot be imported.
+
+    The import runs on a thread of its own. mediapipe keeps an ImportError it catches while importing
+    (`audio_record.sd_error`, sounddevice missing), and that error's traceback holds every frame of the
+    stack that imported mediapipe: imported from `track_faces`, it kept the first segment's decoded
+    frames (hundreds of MB) alive for the life of the process (issue 22). A thread's stack holds none."""
+    out: list = []
+    loader = threading.Thread(target=_import_mediapipe, args=(out,), name="import-mediapipe")
+    loader.start()
+    loader.join()
+    return out[0] if out else None
 
 
 def available_backends() -> list[str]:
@@ -193,20 +207,42 @@ def _check_frames(frames) -> np.ndarray:
     return frames
 
 
+class FaceDetector:
+    """Stage 1 one frame at a time: `det(frame)` -> (boxes float32 [n, 4] x0, y0, x1, y1 in pixels of
+    `frame`, scores [n]) with a backend's defaults (see `detect_faces`). `every`: the backend's
+    default k of detect-every-k-th-frame. A context manager (closes the backend's graphs).
+    `track_faces(..., detections=)` takes what it found, so a caller can detect the first frames of a
+    clip while the rest decode (`media.pipeline.decode_and_track`)."""
+
+    def __init__(self, backend: str = "auto", max_side: int | None = None, min_score: float | None = None):
+        self.backend = _resolve_backend(backend)
+        d = _BACKEND_DEFAULTS[self.backend]
+        self.max_side = d["max_side"] if max_side is None else max_side
+        self.min_score = d["min_score"] if min_score is None else min_score
+        self.every = d["detect_every"]
+        self.detector = _make_detector(self.backend, max(0.05, min(self.min_score, 1.0)))
+
+    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        small, s = _small_frame(frame, self.max_side)
+        boxes, scores = self.detector(small)
+        keep = scores >= self.min_score
+        return boxes[keep] / s, scores[keep]
+
+    def close(self) -> None:
+        self.detector.close()
+
+    def __enter__(self) -> "FaceDetector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _detect(frames: np.ndarray, which: list[int], backend: str, max_side: int | None,
             min_score: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """{frame index: (boxes [n, 4] in frame pixels, scores [n])} for the frames in `which`."""
-    det = _make_detector(backend, max(0.05, min(min_score, 1.0)))
-    out = {}
-    try:
-        for t in which:
-            small, s = _small_frame(frames[t], max_side)
-            boxes, scores = det(small)
-            keep = scores >= min_score
-            out[t] = (boxes[keep] / s, scores[keep])
-    finally:
-        det.close()
-    return out
+    with FaceDetector(backend, max_side, min_score) as det:
+        return {t: det(frames[t]) for t in which}
 
 
 def detect_faces(frames: np.ndarray, backend: str = "auto", detect_every: int = 1, max_side: int | None = None,
@@ -402,7 +438,8 @@ def _mesh_landmarks(frames: np.ndarray, boxes: np.ndarray, crop_size: int = 256,
 def track_faces(frames: np.ndarray, backend: str = "auto", min_track_frames: int = 10,
                 detect_every: int | None = None, max_side: int | None = None, max_gap: int = 8,
                 iou_threshold: float = 0.3, min_track_score: float | None = None, smooth_sigma: float = 1.5,
-                landmarks: bool = True, shot_threshold: float = 40.0) -> FaceResult:
+                landmarks: bool = True, shot_threshold: float = 40.0,
+                detections: dict | None = None) -> FaceResult:
     """Detect, link, fill and smooth the faces of a clip.
 
     frames: uint8 [T, H, W, 3] RGB on the `TIMING.fps` timeline (e.g. `decode(...).frames`).
@@ -420,6 +457,8 @@ def track_faces(frames: np.ndarray, backend: str = "auto", min_track_frames: int
     smooth_sigma: Gaussian sigma in frames for box centres (sizes use 2x); 0 disables smoothing.
     landmarks: run the mediapipe face mesh on each track (ignored with the Haar backend).
     shot_threshold: mean grey-level jump (0-255) that counts as a shot cut; 0 disables cut detection.
+    detections: {frame index: (boxes, scores)} already found by a `FaceDetector` of the same backend
+        and max_side (e.g. while the clip decoded); the detector runs only on the other frames it needs.
     """
     frames = _check_frames(frames)
     backend = _resolve_backend(backend)
@@ -436,7 +475,9 @@ def track_faces(frames: np.ndarray, backend: str = "auto", min_track_frames: int
     which = set(range(0, T, detect_every))
     for a, b in shots:
         which.update((a, b - 1))
-    dets = _detect(frames, sorted(which), backend, max_side, d["min_score"])
+    known = {t: v for t, v in (detections or {}).items() if t in which}
+    todo = sorted(which - known.keys())  # none when every frame was detected while decoding
+    dets = {**known, **(_detect(frames, todo, backend, max_side, d["min_score"]) if todo else {})}
     gap = max(max_gap, detect_every)  # a skipped stretch is not a gap
     tracks: list[FaceTrack] = []
     for obs in _link(dets, shots, gap, iou_threshold):

@@ -5,7 +5,8 @@ The stages, in order (each re-usable):
   1. `expand_inputs`: files, folders and text lists -> a flat list of paths.
   2. `segment_windows`: a file longer than 1.5 x `SEGMENT_S` seconds is read in segments of
      `SEGMENT_S` seconds (memory is bounded by one segment); a face track never crosses a boundary.
-  3. `decode_segment` + `track_segment`: a segment decoded at `DETECT_SIDE` px and its face tracks.
+  3. `decode_segment` + `track_segment`: a segment decoded at `DETECT_SIDE` px and its face tracks;
+     `decode_and_track` runs the two overlapped (faces are detected while the segment decodes).
   4. `model_framing`: each track framed like a SynthTalk frame (`CROP_FRAMING`).
   5. `crop_pieces`: the crops at the model's size (from a streamed re-read at a higher resolution
      when a face is too small in the detection copy).
@@ -18,21 +19,25 @@ The stages, in order (each re-usable):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import queue
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from synclipmae.media.decode import Decoded, MediaError, decode, iter_frames, probe
-from synclipmae.media.faces import track_faces
+from synclipmae.media.faces import FaceDetector, track_faces
 from synclipmae.media.tracks import FaceResult, FaceTrack, box_iou, crop_square
 from synclipmae.timing import TIMING
 
 __all__ = ["CROP_FRAMING", "DETECT_SIDE", "SEGMENT_S", "VIDEO_EXTENSIONS", "FaceError", "TrackClip", "FaceSegment",
            "FaceFrames", "Stacked", "expand_inputs", "segment_windows", "quiet_native_stderr", "model_framing",
-           "crop_pieces", "decode_segment", "track_segment", "iter_face_segments", "main_face_frames"]
+           "crop_pieces", "decode_segment", "track_segment", "decode_and_track", "iter_face_segments", "main_face_frames"]
 
 # How a face track is framed for the model, per detector backend: (margin, lift). The square crop is
 # centred `lift` box sides above the box centre with side = longer box side * (1 + 2 * margin).
@@ -49,6 +54,7 @@ CROP_FRAMING = {"mediapipe": (0.30, 0.10), "haar": (0.20, 0.04)}
 DETECT_SIDE = 480            # default: frames are decoded for face detection with max(H, W) <= 480 px
 SEGMENT_S = 60.0             # default: a file longer than 1.5 x 60 s is read in 60 s segments (bounded
                              # memory); a face track never crosses a segment boundary
+DETECT_AHEAD = 16            # default: decoded frames that may wait for the face detector (bounded memory)
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".flv", ".wmv", ".ts",
                     ".mts", ".3gp")
 
@@ -134,13 +140,13 @@ def quiet_native_stderr(enabled: bool = True):
 
 
 def decode_segment(path, i: int, start_s: float, duration_s: float | None, detect_side: int = DETECT_SIDE,
-                   with_audio: bool = False, min_frames: int = 1) -> Decoded | None:
+                   with_audio: bool = False, min_frames: int = 1, on_frame=None) -> Decoded | None:
     """Segment i of `segment_windows` decoded with max(H, W) <= detect_side (its audio when
     `with_audio`, then required). None: a segment after the first has no frames (the container's
-    duration overstated the video)."""
+    duration overstated the video). on_frame: see `decode`."""
     try:
         return decode(path, max_side=detect_side, start_s=start_s, duration_s=duration_s, need_audio=with_audio,
-                      with_audio=with_audio, min_frames=min_frames if i == 0 else 1)
+                      with_audio=with_audio, min_frames=min_frames if i == 0 else 1, on_frame=on_frame)
     except MediaError as err:
         if i > 0 and "no video frames" in str(err):
             return None
@@ -153,6 +159,56 @@ def track_segment(d: Decoded, backend: str = "auto", landmarks: bool = False, mi
     when `quiet`."""
     with quiet_native_stderr(quiet):
         return track_faces(d.frames, backend=backend, landmarks=landmarks, min_track_frames=min_track_frames)
+
+
+class _Stop(Exception):
+    """Raised in the decoding thread when the detecting side has stopped (it failed)."""
+
+
+def decode_and_track(path, i: int, start_s: float, duration_s: float | None, detect_side: int = DETECT_SIDE,
+                     with_audio: bool = False, min_frames: int = 1, backend: str = "auto", landmarks: bool = False,
+                     min_track_frames: int = 10, quiet: bool = True) -> tuple[Decoded | None, FaceResult | None]:
+    """`decode_segment` and `track_segment` overlapped: the segment decodes on a thread while this one
+    runs the face detector on each frame as it arrives (FFmpeg releases the GIL), then links, fills
+    and smooths the tracks. The same result as the two in a row; (None, None) where decode_segment
+    gives None. At most DETECT_AHEAD decoded frames wait for the detector (bounded memory)."""
+    ready: queue.Queue = queue.Queue(DETECT_AHEAD)
+    stop = threading.Event()
+
+    def feed(frame):
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                ready.put(frame, timeout=0.1)
+                return
+        raise _Stop
+
+    def run():
+        try:
+            return decode_segment(path, i, start_s, duration_s, detect_side, with_audio, min_frames, on_frame=feed)
+        finally:
+            ready.put(None)  # the end of the frames (there is always room: the detector drains the queue)
+
+    found = {}
+    with quiet_native_stderr(quiet), ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
+        decoding = pool.submit(run)
+        try:
+            with FaceDetector(backend) as det:
+                for t in itertools.count():
+                    frame = ready.get()
+                    if frame is None:
+                        break
+                    if t % det.every == 0:
+                        found[t] = det(frame)
+        finally:
+            stop.set()
+            with contextlib.suppress(queue.Empty):
+                while True:  # free the decoding thread if it waits for room
+                    ready.get_nowait()
+        d = decoding.result()
+        if d is None:
+            return None, None
+        return d, track_faces(d.frames, backend=backend, landmarks=landmarks, min_track_frames=min_track_frames,
+                              detections=found)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -273,13 +329,14 @@ def iter_face_segments(path, size: int, audio: np.ndarray | None = None, need_au
     use_file_audio = audio is None and info["has_audio"]
     start_frame = 0
     for i, (start_s, dur) in enumerate(segment_windows(info.get("duration_s"), segment_s)):
-        d = decode_segment(path, i, start_s, dur, detect_side, with_audio=use_file_audio, min_frames=min_frames)
+        d, faces = decode_and_track(path, i, start_s, dur, detect_side, with_audio=use_file_audio,
+                                    min_frames=min_frames, backend=backend, landmarks=masks,
+                                    min_track_frames=min_track_frames, quiet=quiet)
         if d is None:
             break
         T, fps_in = d.num_frames, d.fps_in
         meta = {**d.meta, "audio_mismatch_frames": d.audio_mismatch_frames}
         seg_audio = d.audio if use_file_audio else (_place_audio(audio, start_frame, T) if audio is not None else None)
-        faces = track_segment(d, backend, landmarks=masks, min_track_frames=min_track_frames, quiet=quiet)
         framed = [model_framing(tr, faces.backend) for tr in faces.tracks]
         cropped = crop_pieces(path, d, framed, size, start_s, dur)
         d = None  # the segment's frames are no longer needed
@@ -398,12 +455,12 @@ def main_face_frames(path, size: int, backend: str = "auto", masks: bool = True,
     segments = segment_windows(info.get("duration_s"), segment_s)
     spill = spill if len(segments) > 1 else None
     for i, (start_s, dur) in enumerate(segments):
-        d = decode_segment(path, i, start_s, dur, detect_side)
+        d, faces = decode_and_track(path, i, start_s, dur, detect_side, backend=backend, landmarks=masks,
+                                    quiet=quiet)
         if d is None:
             break
         T, fps_in = d.num_frames, d.fps_in
         W, H = int(d.meta["width"]), int(d.meta["height"])
-        faces = track_segment(d, backend, landmarks=masks, quiet=quiet)
         backend_used = faces.backend
         track = np.full(T, -1, np.int64)
         crops = np.zeros((T, size, size, 3), np.uint8)
