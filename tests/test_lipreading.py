@@ -156,3 +156,43 @@ def test_read_file_gives_one_text_per_track_and_one_line_errors(grid_dir, ckpt, 
     broken.write_bytes(b"\x00" * 4096)
     record = read_file(broken, model, head, tok)
     assert record["status"] == "error" and record["error"].startswith("broken.mp4") and "\n" not in record["error"]
+
+
+@pytest.fixture(scope="module")
+def head_dir(ckpt, tmp_path_factory):
+    """An untrained head over the tiny model's z_voc, saved with its encoder's path."""
+    torch.manual_seed(0)
+    model = SyncLipMAE.from_pretrained(ckpt)
+    tok = vsr.CharTokenizer()
+    head = VSRHead(model.cfg.model.width, len(tok), VSRConfig(width=32, depth=1, heads=2))
+    return vsr.save_vsr(head, tok, tmp_path_factory.mktemp("head") / "h", extra={"encoder": str(ckpt)})
+
+
+def test_read_cli_prints_a_line_per_file_and_appends_records(grid_dir, head_dir, tmp_path, capsys):
+    clip = grid_dir / "s1" / "bbaf2n.mp4"
+    assert main(["read", str(clip), "--head", str(head_dir), "--beam", "1"]) == 0  # the head names its encoder
+    record = json.loads(capsys.readouterr().out.strip())
+    assert record["status"] == "ok" and record["head"] == str(head_dir) and isinstance(record["text"], str)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 4096)
+    out = tmp_path / "read.jsonl"
+    argv = ["read", str(clip), str(broken), "--head", str(head_dir), "--beam", "1", "--grammar", "grid",
+            "--json", str(out)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[0].startswith("bbaf2n.mp4: ") and lines[1].startswith("error: broken.mp4")
+    assert "Traceback" not in captured.err and "1 of 2 inputs ok" in captured.err
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok", "error"]
+    assert set(records[0]) >= {"input", "status", "error", "text", "tracks"}
+    assert main(argv) == 1  # a re-run skips what OUT holds
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_read_cli_refuses_a_head_and_an_encoder_that_do_not_fit(grid_dir, head_dir, capsys):
+    assert main(["read", str(grid_dir / "s1" / "bbaf2n.mp4"), "--head", str(head_dir), "--model", "real-tiny"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "reads 32 numbers a frame" in err[0]
+    assert main(["read", str(grid_dir / "s1" / "bbaf2n.mp4"), "--head", "no-such-head"]) == 2
+    assert "no-such-head" in capsys.readouterr().err

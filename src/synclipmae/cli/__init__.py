@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from synclipmae.cli import bench, dub, probe, sync, train
+from synclipmae.cli import bench, dub, probe, read, sync, train
 from synclipmae.cli.common import Parser, UsageError
 from synclipmae.config import ConfigError
 from synclipmae.media.decode import MediaError
@@ -21,7 +21,7 @@ from synclipmae.version import __version__
 
 # the subcommands in the order `synclipmae --help` lists them
 PARSERS = (train.add_demo, train.add_synth, train.add_pretrain, train.add_prepare, train.add_export, sync.add_sync,
-           sync.add_embed,
+           sync.add_embed, read.add_read,
            probe.add_probe, dub.add_dub, probe.add_vsr, train.add_dub_train, bench.add_bench)
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 from synclipmae.cli.common import UsageError, add_command, load_checkpoint, load_dubber_checkpoint
 from synclipmae.config import IMG_SIZE, apply_overrides
 from synclipmae.data.datasets import DataError, read_dataset
-from synclipmae.data.datasets.grid import GRID_SLOTS, GRID_VAL_FRACTION
+from synclipmae.data.datasets.grid import GRID_VAL_FRACTION
 from synclipmae.models.dubber import is_dubber_checkpoint
 from synclipmae.report import plot_real_sync, write_json
 from synclipmae.tasks.downstream import DownstreamConfig, bench_downstream
 from synclipmae.tasks.dub_bench import DubBenchSettings, bench_dub
 from synclipmae.tasks.mouth_energy import MouthEnergyModel
 from synclipmae.tasks.real_sync import OFFSETS, bench_real_sync, report_table
-from synclipmae.tasks.vsr import SlotGrammar, VSRTrainConfig
+from synclipmae.tasks.vsr import GRAMMARS, SlotGrammar, VSRTrainConfig
 from synclipmae.tasks.vsr_bench import PIXELS, RANDOM, bench_vsr, random_like
 from synclipmae.tasks.vsr_bench import report_table as vsr_table
 from synclipmae.weights import DEFAULT_MODEL
@@ -98,7 +98,7 @@ def cmd_bench_vsr(args) -> int:
         raise UsageError(str(err)) from None
     log = lambda m: print(f"synclipmae bench: {m}", file=sys.stderr)  # noqa: E731
     size = first.cfg.model.img_size if first is not None else IMG_SIZE
-    result = bench_vsr(examples, encoders, cfg, beam=args.beam, grammar=SlotGrammar(GRID_SLOTS), size=size,
+    result = bench_vsr(examples, encoders, cfg, beam=args.beam, grammar=SlotGrammar(GRAMMARS["grid"]), size=size,
                        heads_dir=Path(args.out) / "heads", log=log)
     out = Path(args.out)
     write_json(result, out / "vsr_bench.json")

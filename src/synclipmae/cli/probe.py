@@ -4,20 +4,17 @@ Each command is a parser (`add_NAME`) next to its handler (`cmd_NAME`), which ca
 function and prints."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
 from synclipmae.data.datasets import DataError, read_dataset
-from synclipmae.data.datasets.grid import GRID_SLOTS, GRID_VAL_FRACTION
+from synclipmae.data.datasets.grid import GRID_VAL_FRACTION
 from synclipmae.models.heads import VSRConfig
 from synclipmae.report import write_json
 from synclipmae.tasks import vsr
 from synclipmae.weights import resolve_head
 from synclipmae.tasks.probe import TOKENS, probe_examples
-
-GRAMMARS = {"grid": GRID_SLOTS}  # --grammar NAME: word slots of grammar-constrained decoding
 
 
 def add_probe(sub) -> None:
@@ -128,7 +125,7 @@ def add_vsr(sub) -> None:
     p.add_argument("--minutes", type=float, default=0.0, help="train: stop after this many minutes (default: no limit)")
     p.add_argument("--units", default="char", help="char (default) or a sentencepiece .model file")
     p.add_argument("--beam", type=int, default=8, help="CTC prefix beam width; 1 = greedy (default: 8)")
-    p.add_argument("--grammar", choices=list(GRAMMARS), help="also score grammar-constrained decoding (grid: GRID's "
+    p.add_argument("--grammar", choices=list(vsr.GRAMMARS), help="also score grammar-constrained decoding (grid: GRID's "
                                                              "six word slots)")
     p.add_argument("--json", metavar="OUT", help="write the scores and every transcript here")
     p.add_argument("--seed", type=int, default=0)
@@ -157,7 +154,7 @@ def cmd_vsr(args) -> int:
         if args.grammar:
             raise UsageError("--grammar needs character units (--units char)")
         tokenizer = vsr.SentencePieceTokenizer(args.units)
-    grammar = vsr.SlotGrammar(GRAMMARS[args.grammar]) if args.grammar else None
+    grammar = vsr.SlotGrammar(vsr.GRAMMARS[args.grammar]) if args.grammar else None
     log = lambda m: print(f"synclipmae vsr: {m}", file=sys.stderr)  # noqa: E731
     try:
         if args.manifest:

@@ -5,36 +5,26 @@ function and prints."""
 from __future__ import annotations
 
 import json
-import re
-import sys
-import time
-from collections import Counter
 from functools import partial
 from pathlib import Path
 
-from tqdm import tqdm
-
+from synclipmae.cli.batch import add_batch_options, error_line, run_batch, select_inputs
 from synclipmae.cli.common import (UsageError, add_command, add_face_options, add_limit_options, checkpoint_name,
                                    limits_from, load_checkpoint)
-from synclipmae.isolate import Limits, SetupError, Timeout, Worker, WorkerError
-from synclipmae.media.decode import MediaError, load_audio, probe
-from synclipmae.media.pipeline import expand_inputs
+from synclipmae.media.decode import MediaError, load_audio
 from synclipmae.media.rewrite import FIX_SUFFIXES, fix_offset
-from synclipmae.report import plot_record, read_records
+from synclipmae.report import plot_record
 from synclipmae.tasks.features import extract, save_features
 from synclipmae.tasks.sync import MAX_OFFSET, main_track, new_record, sync_file
-from synclipmae.timing import TIMING
 
 
 def _sync_line(record: dict) -> str:
-    name = Path(record["input"]).name
     if record["status"] != "ok":
-        error = record["error"] or ""
-        return f"error: {error}" if error.startswith(name) else f"{name}: error: {error}"
+        return error_line(record)
     tr = main_track(record)
     more = f" ({len(record['tracks'])} tracks)" if len(record["tracks"]) > 1 else ""
-    return (f"{name}: offset {tr['offset_frames']:+d} frames ({tr['offset_ms']:+.0f} ms), confidence "
-            f"{tr['confidence']:.3f}, min distance {tr['min_distance']:.3f}{more}")
+    return (f"{Path(record['input']).name}: offset {tr['offset_frames']:+d} frames ({tr['offset_ms']:+.0f} ms), "
+            f"confidence {tr['confidence']:.3f}, min distance {tr['min_distance']:.3f}{more}")
 
 
 def add_sync(sub) -> None:
@@ -56,12 +46,7 @@ def add_sync(sub) -> None:
                    help="checkpoint folder, training run's folder, or shipped weights by name (default: real-tiny, "
                         "trained on GRID s1 + SynthTalk: docs/model-card.md)")
     p.add_argument("--audio", metavar="WAV", help="score against this audio file instead of each video's soundtrack")
-    p.add_argument("--json", metavar="OUT", help="append one JSON line per input here as soon as it is scored; a "
-                                                 "re-run skips the inputs OUT already holds (default: JSON lines on "
-                                                 "stdout)")
-    p.add_argument("--shard-index", type=int, default=0, help="this job's index in a job array: it takes every "
-                                                              "--num-shards-th input from this one (default: 0)")
-    p.add_argument("--num-shards", type=int, default=1, help="jobs the inputs are split across (default: 1)")
+    add_batch_options(p)
     p.add_argument("--plot", metavar="PNG", help="draw the distance curve and local offsets (several inputs: "
                                                  "PNG-NNN-NAME.png each)")
     p.add_argument("--fix", metavar="OUT.mp4", help="write the video with its audio shifted by the detected offset "
@@ -74,9 +59,7 @@ def add_sync(sub) -> None:
     p.set_defaults(run=cmd_sync)
 
 
-# A batch scores each input in an `isolate.Worker` (a child process that loads the model once), so an
-# input that hangs the demuxer, eats the memory or crashes the decoder costs one error record, not the
-# batch; one input with no limit given is scored here, without the worker's start (a second or two).
+# `run_batch` scores each input with these, in an `isolate.Worker` for a batch (cli/batch.py).
 
 
 def _load_scorer(model: str | None, device: str, audio_path: str | None) -> dict:
@@ -97,49 +80,15 @@ def _score(state: dict, job: tuple) -> dict:
                      audio=state["audio"], model_name=state["name"], **options)
 
 
-MIN_BYTES_PER_S = 1000  # default: a damaged header's duration counts for at most 1 kB of file a second (8 kbit/s)
-
-
-def _duration(_state, path) -> float | None:
-    """The file's declared duration in seconds, but no more than its size allows at `MIN_BYTES_PER_S`
-    (a damaged header may declare days); None when unknown or unreadable (sync_file says why)."""
-    try:
-        info = probe(path)
-    except MediaError:
-        return None
-    return None if info["duration_s"] is None else min(info["duration_s"], info["size_bytes"] / MIN_BYTES_PER_S)
-
-
-def score_isolated(worker: Worker, path: Path, job: tuple, limits: Limits, model_name: str) -> dict:
-    """`_score` in the worker within `limits`: the file's record, or an error record saying which limit it hit."""
-    def failed(error: str) -> dict:
-        return new_record(path, model_name, error=f"{path.name}: {error}")
-
-    try:
-        duration = worker.run(_duration, path, timeout=limits.base_s)
-    except Timeout:
-        return failed(f"timeout: reading the file's header took over {limits.base_s:g} s")
-    except WorkerError as err:
-        return failed(f"{err} (reading the file's header)")
-    try:
-        return worker.run(_score, job, timeout=limits.seconds(duration))
-    except Timeout as err:
-        return failed(f"{err} (the limit: --timeout {limits.base_s:g} s + --timeout-per-second "
-                      f"{limits.per_second:g} x {duration or 0:.1f} s of media)")
-    except WorkerError as err:
-        return failed(f"{err}")
+def _failed(model_name: str | None, path: Path, error: str) -> dict:
+    return new_record(path, model_name, error=error)
 
 
 def cmd_sync(args) -> int:
     K = MAX_OFFSET if args.max_offset is None else args.max_offset
     if not 1 <= K <= 100:
         raise UsageError("--max-offset must be in [1, 100] frames")
-    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
-        raise UsageError(f"--shard-index must be in [0, --num-shards) = [0, {args.num_shards})")
-    inputs = expand_inputs(args.inputs)
-    if not inputs:
-        raise UsageError(f"no video files in {' '.join(args.inputs)}")
-    inputs = inputs[args.shard_index::args.num_shards]
+    inputs = select_inputs(args)
     if args.audio and not Path(args.audio).is_file():
         raise UsageError(f"--audio {args.audio}: file not found")
     fix_dir = None
@@ -151,83 +100,25 @@ def cmd_sync(args) -> int:
         raise UsageError(f"--fix {args.fix}: the output must be one of {', '.join(FIX_SUFFIXES)}")
     limits = limits_from(args)
     model_name = checkpoint_name(args.model)[1]  # a bad --model fails here, before any input
-    load = partial(_load_scorer, args.model, args.device, args.audio)
     options = dict(max_offset=K, backend=args.backend, bf16=args.bf16)
-    done: dict[str, dict] = {}
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        done = {r["input"]: r for r in read_records(args.json) if isinstance(r, dict) and "input" in r}
-    todo = [(i, p) for i, p in enumerate(inputs) if str(p) not in done]
-    if len(todo) < len(inputs):
-        print(f"synclipmae sync: {len(inputs) - len(todo)} of {len(inputs)} inputs already in {args.json}; "
-              f"scoring the other {len(todo)}", file=sys.stderr)
-    out = open(args.json, "a", encoding="utf-8") if args.json else None  # noqa: SIM115 - closed below
-    reasons: Counter = Counter(failure_reason(r) for p in inputs if (r := done.get(str(p))) and r.get("status") != "ok")
-    scored, video_s, started = 0, 0.0, time.perf_counter()
-    isolated = len(inputs) > 1 or limits is not None
-    state = worker = None
-    try:
-        if isolated and todo:
-            worker = Worker(load, max_memory=(limits or Limits()).memory())
-        elif todo:
-            state = load()
-        bar = tqdm(todo, desc="sync", unit="file", file=sys.stderr, disable=None)
-        for i, path in bar:
-            if worker is not None:
-                record = score_isolated(worker, path, (path, options), limits or Limits(), model_name)
-            else:
-                record = _score(state, (path, options))
-            if record["status"] == "ok" and args.plot:
-                png = Path(args.plot)
-                if len(inputs) > 1:
-                    png = png.with_name(f"{png.stem}-{i:03d}-{path.stem}{png.suffix or '.png'}")
-                record["plot"] = str(plot_record(record, png))
-            if record["status"] == "ok" and args.fix:
-                suffix = path.suffix.lower() if path.suffix.lower() in FIX_SUFFIXES else ".mp4"
-                target = fix_dir / f"{path.stem}_synced{suffix}" if fix_dir else Path(args.fix)
-                try:
-                    record["fixed"] = str(fix_offset(path, target, main_track(record)["offset_ms"], args.audio))
-                except Exception as err:  # noqa: BLE001 - the scores stand; the input still counts as failed
-                    record.update(status="error", error=f"{path.name}: could not write {target.name}: "
-                                                        f"{' '.join(str(err).split())}")
-            scored += 1
-            video_s += record["frames"] / TIMING.fps
-            line = json.dumps(record)
-            if out is not None:
-                out.write(line + "\n")
-                out.flush()
-                print(_sync_line(record))
-            else:
-                print(line, flush=True)
-            if record["status"] != "ok":
-                reasons[failure_reason(record)] += 1
-                tqdm.write(f"synclipmae sync: {record['error']}", file=sys.stderr)
-            bar.set_postfix(failed=sum(reasons.values()), refresh=False)
-        bar.close()
-    except SetupError as err:  # the model (or its worker) cannot start: a usage error, nothing scored
-        raise UsageError(str(err)) from None
-    finally:
-        if worker is not None:
-            worker.close()
-        if out is not None:
-            out.close()
-    failed = sum(reasons.values())
-    if len(inputs) > 1:
-        took = time.perf_counter() - started
-        why = "; ".join(f"{n} {reason}" for reason, n in reasons.most_common())
-        print(f"synclipmae sync: {len(inputs) - failed} of {len(inputs)} inputs ok ({scored} scored now, "
-              f"{video_s / max(took, 1e-9):.1f} s of video a second)" + (f"; failed: {why}" if failed else ""),
-              file=sys.stderr)
-    return 1 if failed else 0
 
+    def after(i: int, path: Path, record: dict) -> None:
+        if record["status"] == "ok" and args.plot:
+            png = Path(args.plot)
+            if len(inputs) > 1:
+                png = png.with_name(f"{png.stem}-{i:03d}-{path.stem}{png.suffix or '.png'}")
+            record["plot"] = str(plot_record(record, png))
+        if record["status"] == "ok" and args.fix:
+            suffix = path.suffix.lower() if path.suffix.lower() in FIX_SUFFIXES else ".mp4"
+            target = fix_dir / f"{path.stem}_synced{suffix}" if fix_dir else Path(args.fix)
+            try:
+                record["fixed"] = str(fix_offset(path, target, main_track(record)["offset_ms"], args.audio))
+            except Exception as err:  # noqa: BLE001 - the scores stand; the input still counts as failed
+                record.update(status="error", error=f"{path.name}: could not write {target.name}: "
+                                                    f"{' '.join(str(err).split())}")
 
-def failure_reason(record: dict) -> str:
-    """An error record's reason without its file name and numbers, for the batch summary
-    ("no face found in N frames")."""
-    error = record.get("error") or "unknown error"
-    name = Path(record["input"]).name
-    error = error[len(name) + 2:] if error.startswith(name + ": ") else error
-    return re.sub(r"\d+(\.\d+)?", "N", error)
+    return run_batch("sync", inputs, args.json, limits, partial(_load_scorer, args.model, args.device, args.audio),
+                     _score, lambda path: (path, options), partial(_failed, model_name), _sync_line, after)
 
 
 def add_embed(sub) -> None:

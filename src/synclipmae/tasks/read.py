@@ -23,12 +23,18 @@ from synclipmae.version import __version__
 READ_MIN_FRAMES = 10  # default: the shortest file read (0.4 s; a face track needs 10 frames)
 
 
+def new_record(path, model_name: str | None = None, head_name: str | None = None, error: str | None = None) -> dict:
+    """A record with nothing read yet: status "ok", or "error" with `error` (one line) when given."""
+    return {"input": str(path), "status": "error" if error else "ok", "error": error, "text": None, "tracks": [],
+            "frames": 0, "faceless_frames": 0, "fps_in": None, "model": model_name, "head": head_name,
+            "version": __version__}
+
+
 def read_file(path, model, head, tokenizer, beam: int = 8, grammar: SlotGrammar | None = None,
               backend: str = "auto", model_name: str | None = None, head_name: str | None = None,
               segment_s: float = SEGMENT_S) -> dict:
     """Read the lips of every face track of a video file (see the module docstring)."""
-    record = {"input": str(path), "status": "ok", "error": None, "text": None, "tracks": [], "frames": 0,
-              "faceless_frames": 0, "fps_in": None, "model": model_name, "head": head_name, "version": __version__}
+    record = new_record(path, model_name, head_name)
     try:
         size = model.cfg.model.img_size if model is not None else IMG_SIZE
         for seg in iter_face_segments(path, size, need_audio=False, min_frames=READ_MIN_FRAMES, backend=backend,

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from synclipmae.config import IMG_SIZE
+from synclipmae.data.datasets.grid import GRID_SLOTS
 from synclipmae.errors import one_line
 from synclipmae.media.decode import MediaError
 from synclipmae.media.pipeline import FaceError, iter_face_segments
@@ -38,6 +39,7 @@ VSR_MIN_LR = 0.05     # default: the schedule's cosine (no warm-up) ends at 5% o
 VSR_GRAD_CLIP = 1.0   # default: gradient norm clip
 VSR_LOG_EVERY = 50    # default: steps between `log` calls
 GRAMMAR_BEAM = 16     # default: the least beam width of grammar-constrained decoding
+GRAMMARS = {"grid": GRID_SLOTS}  # --grammar NAME: the word slots of grammar-constrained decoding
 
 
 def normalise_text(text: str, alphabet: str = ALPHABET) -> str:
