@@ -196,3 +196,11 @@ def test_read_cli_refuses_a_head_and_an_encoder_that_do_not_fit(grid_dir, head_d
     assert len(err) == 1 and "reads 32 numbers a frame" in err[0]
     assert main(["read", str(grid_dir / "s1" / "bbaf2n.mp4"), "--head", "no-such-head"]) == 2
     assert "no-such-head" in capsys.readouterr().err
+
+
+def test_word_units_are_the_closed_vocabulary_of_the_training_texts():
+    tok = vsr.WordTokenizer.from_texts(["bin blue at f two now", "set red by e three soon"])
+    assert len(tok) == 12 and tok.decode(tok.encode("set blue at e two soon")) == "set blue at e two soon"
+    assert tok.encode("bin purple") == tok.encode("bin")  # words outside the vocabulary are dropped
+    again = vsr.tokenizer_from_dict(tok.to_dict())
+    assert isinstance(again, vsr.WordTokenizer) and again.words == tok.words

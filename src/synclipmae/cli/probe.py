@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from synclipmae.cli.common import UsageError, add_command, add_face_options, load_checkpoint
+from synclipmae.config import apply_overrides
 from synclipmae.data.datasets import DataError, read_dataset
 from synclipmae.data.datasets.grid import GRID_VAL_FRACTION
 from synclipmae.models.heads import VSRConfig
@@ -100,7 +101,8 @@ def cmd_probe(args) -> int:
 
 def add_vsr(sub) -> None:
     p = add_command(sub, "vsr", "lip reading: train or score a CTC head on the tokens of transcribed videos", """
-        synclipmae vsr train --dataset grid --root ../shared/data/grid --out runs/vsr-grid --grammar grid
+        synclipmae vsr train --dataset grid --root ../shared/data/grid --out runs/vsr-grid --grammar grid \\
+            --inputs z_voc+mouth --epochs 50 lr=0.003 head.upsample=1           # the shipped head's recipe
         synclipmae vsr eval --dataset grid --root data/GRID --head runs/vsr-grid --grammar grid --json wer.json
         synclipmae vsr train --dataset lrs3 --root data/LRS3 --model runs/demo/runs/synclipmae --out runs/vsr
         synclipmae vsr train --manifest transcripts.csv --model CKPT --out runs/vsr --epochs 100
@@ -108,6 +110,8 @@ def add_vsr(sub) -> None:
         # GRID: test = SHA-1 of "sN/NAME" < 0.1, val = [0.1, 0.2), train the rest (docs/usage.md, "Lip reading").
         # WER / CER: word / character errors per reference word / character (0 is perfect).""")
     p.add_argument("action", choices=["train", "eval"])
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="train: fields of VSRTrainConfig, e.g. lr=0.003 "
+                                                                     "head.upsample=1 head.dropout=0.2")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", metavar="CSV", help="CSV with a header row: path,label[,split] (label = transcript)")
     src.add_argument("--dataset", choices=["grid", "lrs3"], help="read GRID's or LRS3's layout (with --root)")
@@ -123,7 +127,8 @@ def add_vsr(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help=f"train: passes over the training set (default: "
                                                             f"{vsr.VSRTrainConfig.epochs})")
     p.add_argument("--minutes", type=float, default=0.0, help="train: stop after this many minutes (default: no limit)")
-    p.add_argument("--units", default="char", help="char (default) or a sentencepiece .model file")
+    p.add_argument("--units", default="char", help="train: char (default), words (the closed vocabulary of the "
+                                                   "training transcripts, e.g. GRID's 51) or a sentencepiece .model file")
     p.add_argument("--beam", type=int, default=8, help="CTC prefix beam width; 1 = greedy (default: 8)")
     p.add_argument("--grammar", choices=list(vsr.GRAMMARS), help="also score grammar-constrained decoding (grid: GRID's "
                                                              "six word slots)")
@@ -149,11 +154,11 @@ def cmd_vsr(args) -> int:
         raise UsageError("--beam and --epochs must be >= 1, --minutes >= 0")
     tokenizer = None
     if args.units != "char":
-        if not Path(args.units).is_file():
-            raise UsageError(f"--units {args.units}: 'char' or a sentencepiece .model file")
+        if args.units != "words" and not Path(args.units).is_file():
+            raise UsageError(f"--units {args.units}: 'char', 'words' or a sentencepiece .model file")
         if args.grammar:
             raise UsageError("--grammar needs character units (--units char)")
-        tokenizer = vsr.SentencePieceTokenizer(args.units)
+        tokenizer = vsr.SentencePieceTokenizer(args.units) if args.units != "words" else None
     grammar = vsr.SlotGrammar(vsr.GRAMMARS[args.grammar]) if args.grammar else None
     log = lambda m: print(f"synclipmae vsr: {m}", file=sys.stderr)  # noqa: E731
     try:
@@ -165,7 +170,9 @@ def cmd_vsr(args) -> int:
         model, model_name = (None, None) if args.inputs == "pixels" and args.action == "train" \
             else load_checkpoint(args.model, args.device)
         if args.action == "train":
-            cfg = vsr.VSRTrainConfig(minutes=args.minutes, seed=args.seed)
+            if args.units == "words":  # the closed vocabulary of the training transcripts
+                tokenizer = vsr.WordTokenizer.from_texts(ex.label for ex in examples if ex.split in ("train", None))
+            cfg = apply_overrides(vsr.VSRTrainConfig(minutes=args.minutes, seed=args.seed), args.overrides)
             cfg.head.inputs = args.inputs
             if args.epochs is not None:
                 cfg.epochs = args.epochs

@@ -1,6 +1,6 @@
 """Visual speech recognition (lip reading) on the z_voc sequence (DESIGN §2 item 3, §6).
 
-    CharTokenizer / SentencePieceTokenizer   text <-> unit ids (0 is the CTC blank)
+    CharTokenizer / WordTokenizer / SentencePieceTokenizer   text <-> unit ids (0 is the CTC blank)
     train_vsr(features, texts, ...)          a VSRHead trained with CTC on frozen token sequences
     transcribe(head, features, beam=...)     greedy (beam=1) or CTC prefix beam search
     error_rates(refs, hyps)                  {"wer", "cer"} with jiwer: 0 is perfect, 1 is one error
@@ -94,8 +94,36 @@ class SentencePieceTokenizer:
         return {"kind": self.kind, "model_file": self.model_file}
 
 
+class WordTokenizer:
+    """Whole words of a closed vocabulary -> ids 1..len(words); 0 is the CTC blank. Words outside the
+    vocabulary are dropped (a closed-vocabulary reader: GRID's 51 words)."""
+    kind = "words"
+
+    def __init__(self, words):
+        self.words = sorted(set(words))
+        self.index = {w: i + 1 for i, w in enumerate(self.words)}
+
+    @classmethod
+    def from_texts(cls, texts) -> "WordTokenizer":
+        return cls(w for t in texts for w in normalise_text(t).split())
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index[w] for w in normalise_text(text).split() if w in self.index]
+
+    def decode(self, ids) -> str:
+        return " ".join(self.words[i - 1] for i in ids if i > 0)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "words": self.words}
+
+
 def tokenizer_from_dict(d: dict):
-    return SentencePieceTokenizer(d["model_file"]) if d.get("kind") == "sentencepiece" else CharTokenizer(d["alphabet"])
+    if d.get("kind") == "sentencepiece":
+        return SentencePieceTokenizer(d["model_file"])
+    return WordTokenizer(d["words"]) if d.get("kind") == "words" else CharTokenizer(d["alphabet"])
 
 
 # ------------------------------------------------------------------------------------------------ training
