@@ -117,7 +117,8 @@ def add_vsr(sub) -> None:
     src.add_argument("--dataset", choices=["grid", "lrs3"], help="read GRID's or LRS3's layout (with --root)")
     p.add_argument("--root", metavar="DIR", help="the dataset's folder (with --dataset)")
     p.add_argument("--model", metavar="CKPT", help="the pretrained SyncLipMAE checkpoint, a run's folder or shipped "
-                                                   "weights by name (default: real-tiny)")
+                                                   "weights by name (default: train: real-tiny; eval: the encoder "
+                                                   "the head names)")
     p.add_argument("--out", default="runs/vsr", help="train: the head's folder (config.json, model.safetensors, "
                                                       "vsr.json; default: runs/vsr)")
     p.add_argument("--head", metavar="DIR", help="eval: a head folder written by 'vsr train', or a shipped head's name")
@@ -167,8 +168,16 @@ def cmd_vsr(args) -> int:
         else:
             examples = read_dataset(args.dataset, args.root, **({"val_fraction": GRID_VAL_FRACTION}
                                                                 if args.dataset == "grid" else {}))
-        model, model_name = (None, None) if args.inputs == "pixels" and args.action == "train" \
-            else load_checkpoint(args.model, args.device)
+        head_dir, head_cfg = None, {}
+        if args.action == "eval":
+            try:
+                head_dir = resolve_head(args.head)
+                head_cfg = vsr.load_vsr(head_dir)[2]
+            except (FileNotFoundError, KeyError, ValueError) as err:
+                raise UsageError(f"--head {err}") from None
+        inputs = head_cfg["head"].get("inputs", "z_voc") if head_cfg else args.inputs
+        model, model_name = (None, None) if inputs == "pixels" else \
+            load_checkpoint(args.model or head_cfg.get("encoder"), args.device)  # eval: the head's encoder by default
         if args.action == "train":
             if args.units == "words":  # the closed vocabulary of the training transcripts
                 tokenizer = vsr.WordTokenizer.from_texts(ex.label for ex in examples if ex.split in ("train", None))
@@ -179,10 +188,6 @@ def cmd_vsr(args) -> int:
             report = vsr.vsr_train_files(examples, model, args.out, cfg, tokenizer, args.beam, args.backend, log,
                                          model_name, grammar)
         else:
-            try:
-                head_dir = resolve_head(args.head)
-            except FileNotFoundError as err:
-                raise UsageError(f"--head {err}") from None
             report = vsr.vsr_eval_files(examples, model, head_dir, args.beam, args.backend, log, grammar)
     except DataError as err:
         print(f"synclipmae vsr: {err}", file=sys.stderr)

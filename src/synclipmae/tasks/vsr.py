@@ -479,7 +479,7 @@ def vsr_eval_files(examples, model, head_dir, beam: int = 8, backend: str = "aut
                    grammar: SlotGrammar | None = None) -> dict:
     """Score a saved head on the "test" rows (all rows when none has a split)."""
     head, tok, _ = load_vsr(head_dir)
-    kept, failures = file_crops(examples, model.cfg.model.img_size, backend, log=log)
+    kept, failures = file_crops(examples, model.cfg.model.img_size if model is not None else IMG_SIZE, backend, log=log)
     rows = split_rows([(ex, head_features(model, c, head.cfg.inputs)) for ex, c in kept])
     test = rows["test"] or rows["train"] + rows["val"]
     if not test:
