@@ -429,6 +429,12 @@ def file_crops(examples, size: int, backend: str = "auto", progress: bool = True
     return kept, failures
 
 
+def file_features(model, kept: list, inputs: str, progress: bool = True) -> list:
+    """[(example, crops)] -> [(example, head_features)] with a progress bar."""
+    return [(ex, head_features(model, c, inputs))
+            for ex, c in tqdm(kept, desc=f"tokens ({inputs})", unit="file", disable=not progress, leave=False)]
+
+
 def split_rows(rows: list) -> dict:
     """[(example, x)] -> {"train", "val", "test": [(example, x)]}; rows without a split train."""
     out = {"train": [], "val": [], "test": []}
@@ -461,7 +467,7 @@ def vsr_train_files(examples, model, out_dir, cfg: VSRTrainConfig | None = None,
     cfg = cfg or VSRTrainConfig()
     size = model.cfg.model.img_size if model is not None else IMG_SIZE
     kept, failures = file_crops(examples, size, backend, log=log)
-    rows = split_rows([(ex, head_features(model, c, cfg.head.inputs)) for ex, c in kept])
+    rows = split_rows(file_features(model, kept, cfg.head.inputs))
     if not rows["train"]:
         raise ValueError("no training utterance could be read (see the failures above)")
     head, tok = train_vsr([f for _, f in rows["train"]], [ex.label for ex, _ in rows["train"]], cfg, tokenizer,
@@ -480,7 +486,7 @@ def vsr_eval_files(examples, model, head_dir, beam: int = 8, backend: str = "aut
     """Score a saved head on the "test" rows (all rows when none has a split)."""
     head, tok, _ = load_vsr(head_dir)
     kept, failures = file_crops(examples, model.cfg.model.img_size if model is not None else IMG_SIZE, backend, log=log)
-    rows = split_rows([(ex, head_features(model, c, head.cfg.inputs)) for ex, c in kept])
+    rows = split_rows(file_features(model, kept, head.cfg.inputs))
     test = rows["test"] or rows["train"] + rows["val"]
     if not test:
         raise ValueError("no test utterance could be read (see the failures above)")

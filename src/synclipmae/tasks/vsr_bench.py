@@ -23,7 +23,7 @@ import torch
 from synclipmae.config import IMG_SIZE
 from synclipmae.models.synclipmae import SyncLipMAE
 from synclipmae.report import markdown_table
-from synclipmae.tasks.vsr import (SlotGrammar, VSRTrainConfig, file_crops, head_features, save_vsr, score_rows,
+from synclipmae.tasks.vsr import (SlotGrammar, VSRTrainConfig, file_crops, file_features, save_vsr, score_rows,
                                   split_rows, train_vsr)
 
 RANDOM = "random"   # the encoder spec of a random-init model (the first checkpoint's architecture)
@@ -51,7 +51,7 @@ def bench_vsr(examples, encoders: dict, cfg: VSRTrainConfig, beam: int = 8, gram
     for name, model in encoders.items():
         run = copy.deepcopy(cfg)
         run.head.inputs = PIXELS if model is None else cfg.head.inputs
-        rows = split_rows([(ex, head_features(model, c, run.head.inputs)) for ex, c in kept])
+        rows = split_rows(file_features(model, kept, run.head.inputs))
         if log is not None:
             log(f"{name}: training a head on {len(rows['train'])} sentences ({run.head.inputs})")
         started = time.perf_counter()
