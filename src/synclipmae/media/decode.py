@@ -79,6 +79,10 @@ def import_av():
 
 def _ffmpeg_message(err: BaseException) -> str:
     """The last line of an FFmpeg / PyAV error without its errno and file name."""
+    if isinstance(err, UnicodeDecodeError):  # PyAV reading a damaged tag or stream name
+        return "damaged metadata (text that is not UTF-8)"
+    if isinstance(err, IndexError):  # PyAV indexing a stream or packet list the damage emptied
+        return f"damaged stream data ({err})"
     text = str(err).strip().splitlines()
     msg = text[-1].strip() if text else type(err).__name__
     # PyAV messages look like "[Errno 1094995529] Invalid data found when processing input: 'x.mp4'"
