@@ -204,3 +204,15 @@ def test_word_units_are_the_closed_vocabulary_of_the_training_texts():
     assert tok.encode("bin purple") == tok.encode("bin")  # words outside the vocabulary are dropped
     again = vsr.tokenizer_from_dict(tok.to_dict())
     assert isinstance(again, vsr.WordTokenizer) and again.words == tok.words
+
+
+def test_the_shipped_head_reads_held_out_grid_sentences(grid_dir, tmp_path, capsys):
+    """`read` with no --model and no --head: the shipped real-tiny encoder and grid-s1 head, on test
+    sentences neither saw (the 'test' split)."""
+    test = [ex for ex in read_dataset("grid", grid_dir) if ex.split == "test"][:6]
+    out = tmp_path / "read.jsonl"
+    assert main(["read", *[str(ex.path) for ex in test], "--grammar", "grid", "--json", str(out)]) == 0
+    records = {r["input"]: r for r in map(json.loads, out.read_text().splitlines())}
+    hyps = [records[str(ex.path)]["text"] for ex in test]
+    assert all(records[str(ex.path)]["head"] == "grid-s1" for ex in test)
+    assert vsr.error_rates([ex.label for ex in test], hyps)["wer"] < 0.5  # an untrained head scores about 1
