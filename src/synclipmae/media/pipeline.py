@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synclipmae.errors import one_line
 from synclipmae.media.decode import Decoded, MediaError, decode, iter_frames, probe
 from synclipmae.media.faces import FaceDetector, track_faces
 from synclipmae.media.tracks import FaceResult, FaceTrack, box_iou, crop_square
@@ -37,7 +38,8 @@ from synclipmae.timing import TIMING
 
 __all__ = ["CROP_FRAMING", "DETECT_SIDE", "SEGMENT_S", "VIDEO_EXTENSIONS", "FaceError", "TrackClip", "FaceSegment",
            "FaceFrames", "Stacked", "expand_inputs", "segment_windows", "quiet_native_stderr", "model_framing",
-           "crop_pieces", "decode_segment", "track_segment", "decode_and_track", "iter_face_segments", "main_face_frames"]
+           "crop_pieces", "decode_segment", "track_segment", "decode_and_track", "iter_face_segments", "main_face_frames",
+           "errors_into"]
 
 # How a face track is framed for the model, per detector backend: (margin, lift). The square crop is
 # centred `lift` box sides above the box centre with side = longer box side * (1 + 2 * margin).
@@ -112,6 +114,21 @@ def _check_video(path, info: dict) -> None:
 
 # ----------------------------------------------------------------------------------------------------
 # 3. a segment: decoded at detection size, faces tracked
+
+
+@contextlib.contextmanager
+def errors_into(record: dict, path):
+    """Any exception inside becomes the file's record's one-line `error` (status "error"): a bad file
+    must never stop a batch or print a traceback. SYNCLIPMAE_DEBUG=1 re-raises what is not a
+    MediaError or FaceError."""
+    try:
+        yield
+    except (MediaError, FaceError) as err:
+        record.update(status="error", error=one_line(err))
+    except Exception as err:  # noqa: BLE001
+        if os.environ.get("SYNCLIPMAE_DEBUG"):
+            raise
+        record.update(status="error", error=f"{Path(path).name}: {type(err).__name__}: {one_line(err)}")
 
 
 @contextlib.contextmanager

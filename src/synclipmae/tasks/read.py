@@ -10,13 +10,10 @@ on across a long file's 60 s segments is read per segment, like `sync`'s tracks.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from synclipmae.config import IMG_SIZE
-from synclipmae.errors import one_line
-from synclipmae.media.decode import MediaError
-from synclipmae.media.pipeline import SEGMENT_S, FaceError, iter_face_segments
+from synclipmae.media.pipeline import SEGMENT_S, FaceError, errors_into, iter_face_segments
 from synclipmae.tasks.vsr import SlotGrammar, head_features, transcribe
 from synclipmae.version import __version__
 
@@ -35,7 +32,7 @@ def read_file(path, model, head, tokenizer, beam: int = 8, grammar: SlotGrammar 
               segment_s: float = SEGMENT_S) -> dict:
     """Read the lips of every face track of a video file (see the module docstring)."""
     record = new_record(path, model_name, head_name)
-    try:
+    with errors_into(record, path):
         size = model.cfg.model.img_size if model is not None else IMG_SIZE
         for seg in iter_face_segments(path, size, need_audio=False, min_frames=READ_MIN_FRAMES, backend=backend,
                                       segment_s=segment_s):
@@ -50,10 +47,4 @@ def read_file(path, model, head, tokenizer, beam: int = 8, grammar: SlotGrammar 
         if not record["tracks"]:
             raise FaceError(f"{Path(path).name}: no face found in {record['frames']} frames")
         record["text"] = max(record["tracks"], key=lambda t: t["end_frame"] - t["start_frame"])["text"]
-    except (MediaError, FaceError) as err:
-        record.update(status="error", error=one_line(err))
-    except Exception as err:  # noqa: BLE001 - a bad file must never stop a batch or print a traceback
-        if os.environ.get("SYNCLIPMAE_DEBUG"):
-            raise
-        record.update(status="error", error=f"{Path(path).name}: {type(err).__name__}: {one_line(err)}")
     return record

@@ -10,16 +10,14 @@ offset_ms. v and a are the L2-normalised sync embeddings (`SyncLipMAE.sync_embed
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from synclipmae.errors import one_line
-from synclipmae.media.decode import MediaError, load_audio
-from synclipmae.media.pipeline import SEGMENT_S, FaceError, iter_face_segments
+from synclipmae.media.decode import load_audio
+from synclipmae.media.pipeline import SEGMENT_S, FaceError, errors_into, iter_face_segments
 from synclipmae.timing import TIMING
 from synclipmae.version import __version__
 
@@ -156,7 +154,7 @@ def sync_file(path, model, audio_path=None, audio: np.ndarray | None = None, max
     one-line notes) and short_tracks (tracks too short to score: {track, start_frame, end_frame, error})."""
     record = new_record(path, model_name)
     K = max_offset
-    try:
+    with errors_into(record, path):
         if audio is None and audio_path is not None:
             audio = load_audio(audio_path)
         n_track = 0
@@ -201,12 +199,6 @@ def sync_file(path, model, audio_path=None, audio: np.ndarray | None = None, max
                 raise SyncError(f"{name}: no face track long enough to score: the longest has {longest} frames, "
                                 f"sync needs more than {2 * K} ({2 * K / TIMING.fps:.1f} s)")
             raise SyncError(f"{name}: no face found in {record['frames']} frames")
-    except (MediaError, FaceError) as err:
-        record.update(status="error", error=one_line(err))
-    except Exception as err:  # noqa: BLE001 - a bad file must never stop a batch or print a traceback
-        if os.environ.get("SYNCLIPMAE_DEBUG"):
-            raise
-        record.update(status="error", error=f"{Path(path).name}: {type(err).__name__}: {one_line(err)}")
     return record
 
 
