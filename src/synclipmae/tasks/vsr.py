@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -459,6 +460,25 @@ def score_rows(head, tok, rows: list, beam: int = 8, grammar: SlotGrammar | None
     return out
 
 
+def fit_and_score(rows: dict, cfg: VSRTrainConfig, tokenizer=None, beam: int = 8, grammar: SlotGrammar | None = None,
+                  out_dir=None, encoder: str | None = None) -> dict:
+    """Train a head on rows["train"] (`split_rows`), save it in out_dir when given (with the name of
+    its `encoder`) and score the "val" and "test" rows there are. Returns {"inputs", "n_train",
+    "train_s", "head" (the folder, when saved), "val", "test"}."""
+    if not rows["train"]:
+        raise ValueError("no training utterance could be read (see the failures above)")
+    started = time.perf_counter()
+    head, tok = train_vsr([f for _, f in rows["train"]], [ex.label for ex, _ in rows["train"]], cfg, tokenizer,
+                          progress=True)
+    out = {"inputs": cfg.head.inputs, "n_train": len(rows["train"]), "train_s": round(time.perf_counter() - started, 1)}
+    if out_dir is not None:
+        out["head"] = str(save_vsr(head, tok, out_dir, extra={"encoder": encoder}))
+    for split in ("val", "test"):
+        if rows[split]:
+            out[split] = score_rows(head, tok, rows[split], beam, grammar)
+    return out
+
+
 def vsr_train_files(examples, model, out_dir, cfg: VSRTrainConfig | None = None, tokenizer=None, beam: int = 8,
                     backend: str = "auto", log=None, model_name: str | None = None,
                     grammar: SlotGrammar | None = None) -> dict:
@@ -468,15 +488,8 @@ def vsr_train_files(examples, model, out_dir, cfg: VSRTrainConfig | None = None,
     size = model.cfg.model.img_size if model is not None else IMG_SIZE
     kept, failures = file_crops(examples, size, backend, log=log)
     rows = split_rows(file_features(model, kept, cfg.head.inputs))
-    if not rows["train"]:
-        raise ValueError("no training utterance could be read (see the failures above)")
-    head, tok = train_vsr([f for _, f in rows["train"]], [ex.label for ex, _ in rows["train"]], cfg, tokenizer,
-                          progress=True)
-    save_vsr(head, tok, out_dir, extra={"encoder": model_name if cfg.head.inputs != "pixels" else None})
-    report = {"head": str(out_dir), "inputs": cfg.head.inputs, "n_train": len(rows["train"]), "failures": failures}
-    for split in ("val", "test"):
-        if rows[split]:
-            report[split] = score_rows(head, tok, rows[split], beam, grammar)
+    encoder = model_name if cfg.head.inputs != "pixels" else None
+    report = {**fit_and_score(rows, cfg, tokenizer, beam, grammar, out_dir, encoder), "failures": failures}
     write_json(report, Path(out_dir) / "vsr.json")
     return report
 

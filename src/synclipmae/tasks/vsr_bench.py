@@ -15,7 +15,6 @@ training time in seconds.
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 import torch
@@ -23,8 +22,7 @@ import torch
 from synclipmae.config import IMG_SIZE
 from synclipmae.models.synclipmae import SyncLipMAE
 from synclipmae.report import markdown_table
-from synclipmae.tasks.vsr import (SlotGrammar, VSRTrainConfig, file_crops, file_features, save_vsr, score_rows,
-                                  split_rows, train_vsr)
+from synclipmae.tasks.vsr import SlotGrammar, VSRTrainConfig, file_crops, file_features, fit_and_score, split_rows
 
 RANDOM = "random"   # the encoder spec of a random-init model (the first checkpoint's architecture)
 PIXELS = "pixels"   # the pixel baseline: no encoder
@@ -54,16 +52,9 @@ def bench_vsr(examples, encoders: dict, cfg: VSRTrainConfig, beam: int = 8, gram
         rows = split_rows(file_features(model, kept, run.head.inputs))
         if log is not None:
             log(f"{name}: training a head on {len(rows['train'])} sentences ({run.head.inputs})")
-        started = time.perf_counter()
-        head, tok = train_vsr([f for _, f in rows["train"]], [ex.label for ex, _ in rows["train"]], run, progress=True)
-        entry = {"inputs": run.head.inputs, "train_s": round(time.perf_counter() - started, 1),
-                 "n_train": len(rows["train"])}
-        if heads_dir is not None:
-            folder = Path(heads_dir) / f"{len(result['encoders'])}-{Path(name).name}"
-            entry["head"] = str(save_vsr(head, tok, folder, extra={"encoder": name if model is not None else None}))
-        for split in ("val", "test"):
-            if rows[split]:
-                entry[split] = score_rows(head, tok, rows[split], beam, grammar)
+        folder = None if heads_dir is None else Path(heads_dir) / f"{len(result['encoders'])}-{Path(name).name}"
+        entry = fit_and_score(rows, run, beam=beam, grammar=grammar, out_dir=folder,
+                              encoder=name if model is not None else None)
         result["encoders"][name] = entry
     return result
 
